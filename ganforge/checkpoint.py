@@ -1,0 +1,224 @@
+"""Checkpoints: safetensors files that rebuild themselves through the registry.
+
+A checkpoint is a folder ``RUN/checkpoints/step-00000400/`` holding
+
+- ``model.safetensors``: the inference networks (``role.param`` keys). Its header metadata carries
+  the format version, the resolved recipe (TOML) and, per network, the registered component name
+  and its config, so `ganforge sample` needs nothing else. Names are only ever looked up in the
+  registry; nothing in a file is imported or unpickled.
+- ``state.safetensors``: everything else a resume needs (training networks, optimiser moments,
+  RNG states of every process, data order, algorithm state), again tensors plus JSON metadata.
+
+Folders are written under a temporary name and renamed into place, and ``RUN/checkpoints/latest``
+moves only after that, so a kill at any moment leaves either the old or the new checkpoint,
+never a half-written one that looks valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .errors import CheckpointError
+
+FORMAT = "ganforge-checkpoint"
+FORMAT_VERSION = 1
+MODEL_FILE = "model.safetensors"
+STATE_FILE = "state.safetensors"
+LATEST = "latest"
+CHECKPOINTS = "checkpoints"
+
+
+# --- writing -------------------------------------------------------------------------------------
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors refuses shared or strided storage; clone makes every tensor its own.
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def write_atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_checkpoint(
+    checkpoints_dir: Path,
+    step: int,
+    model_tensors: dict[str, torch.Tensor],
+    model_meta: dict[str, Any],
+    state_tensors: dict[str, torch.Tensor],
+    state_meta: dict[str, Any],
+    keep: int,
+) -> Path:
+    """Write one checkpoint folder atomically, move ``latest`` to it, prune to the newest ``keep``."""
+    checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    final = checkpoints_dir / f"step-{step:08d}"
+    tmp = checkpoints_dir / f".step-{step:08d}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "step": str(step)}
+    save_file(_contiguous(model_tensors), str(tmp / MODEL_FILE), metadata={**meta, **_json_meta(model_meta)})
+    save_file(_contiguous(state_tensors), str(tmp / STATE_FILE), metadata={**meta, **_json_meta(state_meta)})
+    for name in (MODEL_FILE, STATE_FILE):
+        with open(tmp / name, "rb") as fh:
+            os.fsync(fh.fileno())
+    if final.exists():  # re-writing the same step (e.g. after a rollback)
+        old = checkpoints_dir / f".step-{step:08d}.old-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    write_atomic_text(checkpoints_dir / LATEST, final.name + "\n")
+    prune(checkpoints_dir, keep)
+    return final
+
+
+def _json_meta(meta: dict[str, Any]) -> dict[str, str]:
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+
+
+def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
+    if not checkpoints_dir.is_dir():
+        return []
+    found = [p for p in checkpoints_dir.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / MODEL_FILE).exists()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def prune(checkpoints_dir: Path, keep: int) -> None:
+    latest = read_latest(checkpoints_dir)
+    for path in list_checkpoints(checkpoints_dir)[:-keep] if keep > 0 else []:
+        if latest is not None and path.resolve() == latest.resolve():
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+    for stale in checkpoints_dir.glob(".step-*"):  # leftovers of a process killed mid-write
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_latest(checkpoints_dir: Path) -> Path | None:
+    pointer = checkpoints_dir / LATEST
+    if pointer.is_file():
+        target = checkpoints_dir / pointer.read_text(encoding="utf-8").strip()
+        if (target / MODEL_FILE).is_file():
+            return target
+    found = list_checkpoints(checkpoints_dir)
+    return found[-1] if found else None
+
+
+# --- reading -------------------------------------------------------------------------------------
+def find_checkpoint_dir(path: Path) -> Path:
+    """Accept a model file, a checkpoint folder, a run's checkpoints folder, or a run folder."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}", hint="pass a .safetensors file, a checkpoint folder or a run folder")
+    if path.is_file():
+        return path.parent
+    if (path / MODEL_FILE).is_file():
+        return path
+    for candidate in (path, path / CHECKPOINTS):
+        latest = read_latest(candidate) if candidate.is_dir() else None
+        if latest is not None:
+            return latest
+    raise CheckpointError(
+        f"no checkpoint in {path}",
+        hint="a run folder holds checkpoints/step-*/model.safetensors once training has saved one",
+    )
+
+
+def find_model_file(path: Path) -> Path:
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    return find_checkpoint_dir(path) / MODEL_FILE
+
+
+@dataclass
+class LoadedFile:
+    path: Path
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, str]
+
+    def json(self, key: str) -> Any:
+        if key not in self.meta:
+            raise CheckpointError(f"{self.path} has no '{key}' in its metadata; it was not written by this version of ganforge")
+        try:
+            return json.loads(self.meta[key])
+        except json.JSONDecodeError:
+            raise CheckpointError(f"{self.path}: metadata '{key}' is not valid JSON; the file is damaged") from None
+
+
+def read_safetensors(path: Path, *, expect: str = "checkpoint") -> LoadedFile:
+    """Read a ganforge safetensors file, turning every way it can be broken into a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{expect} file not found: {path}")
+    if path.suffix != ".safetensors":
+        raise CheckpointError(
+            f"{path} is not a .safetensors file; ganforge only loads safetensors checkpoints",
+            hint="pickled .pt/.pth files are never loaded, since unpickling can run code",
+        )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = dict(fh.metadata() or {})
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is damaged or not a safetensors file ({reason})",
+            hint="it may be truncated by an interrupted copy; use another checkpoint of the run",
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not a ganforge checkpoint (no '{FORMAT}' metadata)")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError:
+        raise CheckpointError(f"{path} has an unreadable format version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {version}, newer than this ganforge understands ({FORMAT_VERSION})",
+            hint="upgrade ganforge to load it",
+        )
+    if version < 1:
+        raise CheckpointError(f"{path} uses checkpoint format {version}, which no released ganforge wrote")
+    return LoadedFile(path, tensors, meta)
+
+
+def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    p = prefix + "."
+    return {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], label: str, path: Path) -> None:
+    """load_state_dict with an error that says which network and which shapes disagree."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        details = "; ".join(
+            ([f"missing {', '.join(missing[:3])}"] if missing else [])
+            + ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
+            + ([f"shape mismatch {', '.join(wrong[:3])}"] if wrong else [])
+        )
+        raise CheckpointError(
+            f"{path}: the weights of '{label}' do not fit the network its metadata describes ({details})",
+            hint="the file was edited or comes from another recipe",
+        )
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,7 @@
+"""The `ganforge` command line (Typer). One module per command; errors become one clear line."""
+
+from __future__ import annotations
+
+from .app import app, main
+
+__all__ = ["app", "main"]

@@ -1,0 +1,54 @@
+"""The Typer application and its entry point."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from . import common
+from .plugins_cmd import plugins_command
+from .recipes_cmd import recipes_app
+from .sample import sample_command
+from .train import train_command
+from .translate import translate_command
+
+app = typer.Typer(
+    name="ganforge",
+    help="Train GANs from recipes: DCGAN, CycleGAN and whatever your plugins add.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool):
+    if value:
+        common.out.print(f"ganforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (or set GANFORGE_DEBUG=1).")] = False,
+):
+    common.state["debug"] = debug
+
+
+app.command("train")(train_command)
+app.command("sample")(sample_command)
+app.command("translate")(translate_command)
+app.command("plugins")(plugins_command)
+app.add_typer(recipes_app, name="recipes")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""`ganforge train`: train a recipe, or resume a run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import common
+
+
+def train_command(
+    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="A registered recipe name or a path to a .toml file.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="The dataset folder (for unpaired data: the folder holding both domains).")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Total training steps of the run (overrides train.steps).")] = None,
+    overrides: common.Overrides = None,
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="The run directory (default: runs/RECIPE-TIMESTAMP).")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its latest checkpoint.")] = None,
+    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="no, bf16 or fp16 (overrides train.mixed_precision).")] = None,
+    stop_at: Annotated[Optional[int], typer.Option("--stop-at", help="Stop with a checkpoint after this step, as if interrupted; continue later with --resume.")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+):
+    """Train a recipe (or resume a run). Multi-process: torchrun --nproc_per_node N -m ganforge train ..."""
+    from ..errors import GanforgeError, RecipeError
+    from ..recipes import load_recipe, recipe_from_toml
+    from ..trainer import RECIPE_FILE, train
+
+    with common.user_errors():
+        registry = common.registry()
+        sets = list(overrides or [])
+        if steps is not None:
+            if steps <= 0:
+                raise RecipeError(f"--steps must be a positive integer, got {steps}")
+            sets.append(f"train.steps={steps}")
+        if mixed_precision is not None:
+            if mixed_precision not in ("no", "bf16", "fp16"):
+                raise RecipeError(f"--mixed-precision must be no, bf16 or fp16, got '{mixed_precision}'")
+            sets.append(f'train.mixed_precision="{mixed_precision}"')
+        if stop_at is not None and stop_at <= 0:
+            raise RecipeError(f"--stop-at must be a positive step number, got {stop_at}")
+        if resume is not None:
+            if recipe is not None or data is not None or output_dir is not None:
+                raise RecipeError("--resume continues a run with its own recipe, data and directory; drop --recipe/--data/--output-dir")
+            recipe_file = resume / RECIPE_FILE
+            if not recipe_file.is_file():
+                raise GanforgeError(f"{resume} is not a ganforge run directory (no {RECIPE_FILE})",
+                                    hint="pass the folder a previous `ganforge train` wrote")
+            from ..recipes import apply_overrides, resolve
+            import tomllib
+
+            try:
+                raw = tomllib.loads(recipe_file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise RecipeError(f"malformed TOML in {recipe_file}: {exc}") from None
+            origins = {}
+            raw = apply_overrides(raw, origins, sets)
+            resolved = resolve(raw, registry, origins, str(recipe_file))
+            train(resolved, registry, resume, resume=True, stop_at=stop_at, console=common.err, progress=progress)
+            return
+        if recipe is None:
+            raise RecipeError("nothing to train: pass --recipe NAME (see `ganforge recipes`) or --resume RUN_DIR")
+        if data is not None:
+            sets.append(f"data.path={json.dumps(str(data.expanduser().resolve()))}")
+        resolved = load_recipe(recipe, registry, sets)
+        run_dir = output_dir or Path("runs") / f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        train(resolved, registry, run_dir, stop_at=stop_at, console=common.err, progress=progress)

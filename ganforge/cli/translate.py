@@ -1,0 +1,72 @@
+"""`ganforge translate`: run an image-to-image checkpoint over a file or a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import common
+
+
+def translate_command(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint file, its folder, or a run folder.")],
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="An image or a folder of images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the translated images (same file names).")],
+    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
+    native: Annotated[bool, typer.Option("--native", help="Translate at the image's own resolution instead of the training size.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+):
+    """Translate images, keeping file names and each input's size; unreadable files are reported and skipped."""
+    import torch
+    import torch.nn.functional as F
+    from rich.progress import track
+
+    from ..errors import DataError, GanforgeError
+    from ..images import list_images, read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
+    from ..inference import load_for_inference
+
+    with common.user_errors():
+        if direction not in ("a2b", "b2a"):
+            raise GanforgeError(f"--direction must be a2b or b2a, got '{direction}'")
+        if not input_path.exists():
+            raise GanforgeError(f"--input not found: {input_path}")
+        loaded = load_for_inference(checkpoint, common.registry())
+        fn = loaded.algorithm.translator(loaded.nets, direction)
+        size = getattr(loaded.recipe.data.config, "image_size", None)
+        if input_path.is_dir():
+            files = list_images(input_path)
+            if not files:
+                raise DataError(f"no images found in {input_path}")
+            rel = [f.relative_to(input_path) for f in files]
+        else:
+            files, rel = [input_path], [Path(input_path.name)]
+        output.mkdir(parents=True, exist_ok=True)
+        failed = []
+        show = progress and common.err.is_terminal
+        for src, name in (track(list(zip(files, rel)), description="translate", console=common.err) if show else zip(files, rel)):
+            try:
+                img = read_image(src)
+            except DataError as exc:
+                failed.append((src, exc.message))
+                continue
+            w, h = img.size
+            x = to_float(to_tensor(img)).unsqueeze(0)
+            if size and not native:
+                x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            with torch.no_grad():
+                y = fn(x).float().clamp(-1, 1)
+            if y.shape[-2:] != (h, w):
+                y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+            dest = output / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            save_pil_atomic(tensor_to_pil(y[0]), dest)
+        done = len(files) - len(failed)
+        common.out.print(f"translated {done} image(s) {direction} into {output}")
+        if failed:
+            for src, msg in failed[:5]:
+                common.err.print(f"[yellow]skipped:[/yellow] {msg}")
+            if len(failed) > 5:
+                common.err.print(f"[yellow]... and {len(failed) - 5} more unreadable file(s)[/yellow]")
+            raise typer.Exit(1)

@@ -1,0 +1,56 @@
+"""Errors a user can cause. The CLI prints them as one line (plus a hint) and exits non-zero."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class GanforgeError(Exception):
+    """An error with a message for the user and an optional hint on what to do."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class PluginError(GanforgeError):
+    pass
+
+
+class UnknownComponentError(GanforgeError):
+    pass
+
+
+class RecipeError(GanforgeError):
+    pass
+
+
+class DataError(GanforgeError):
+    pass
+
+
+class CheckpointError(GanforgeError):
+    pass
+
+
+class TrainingError(GanforgeError):
+    pass
+
+
+class TrainingInterrupted(GanforgeError):
+    exit_code = 130
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"

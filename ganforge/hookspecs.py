@@ -1,0 +1,76 @@
+"""The hooks a ganforge plugin can implement.
+
+Every hook receives a ``register`` callback that the core owns. A plugin calls it once per
+component it provides::
+
+    from ganforge import hookimpl
+
+    @hookimpl
+    def register_generators(register):
+        register("my-gen", build_my_gen, MyGenConfig, summary="A tiny generator")
+
+``register(name, builder, config=None, *, summary=None, aliases=())`` where ``builder(config)``
+returns the component and ``config`` is a dataclass whose fields are exactly the options a recipe
+may set (``None`` means the component takes no options). Because the core owns the callback it can
+report duplicate names with both providers, and hooks can grow new keyword arguments later without
+breaking plugins: pluggy lets an implementation accept fewer arguments than the spec offers.
+
+Recipes are registered as ``register(name, path)`` where ``path`` is a TOML file (usually package
+data found with ``importlib.resources.files(__package__) / "recipes" / "x.toml"``).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "ganforge"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# kind -> hook name; the order is the order of `ganforge plugins` columns.
+HOOKS = {
+    "generator": "register_generators",
+    "discriminator": "register_discriminators",
+    "loss": "register_losses",
+    "augmentation": "register_augmentations",
+    "dataset": "register_datasets",
+    "algorithm": "register_algorithms",
+    "recipe": "register_recipes",
+}
+KINDS = tuple(HOOKS)
+
+
+@hookspec
+def register_generators(register):
+    """Register generator networks (``nn.Module``; forward takes what the algorithm feeds it)."""
+
+
+@hookspec
+def register_discriminators(register):
+    """Register discriminator / critic networks (``nn.Module`` image -> logits)."""
+
+
+@hookspec
+def register_losses(register):
+    """Register adversarial losses (see ``ganforge.components.AdversarialLoss``)."""
+
+
+@hookspec
+def register_augmentations(register):
+    """Register augmentations (see ``ganforge.components.Augmentation``)."""
+
+
+@hookspec
+def register_datasets(register):
+    """Register datasets: ``builder(config)`` returns ``{domain: dataset}`` (see ``ganforge.data``)."""
+
+
+@hookspec
+def register_algorithms(register):
+    """Register training algorithms (see ``ganforge.components.Algorithm``)."""
+
+
+@hookspec
+def register_recipes(register):
+    """Register recipes: ``register(name, path_to_toml)``."""

@@ -1,0 +1,405 @@
+"""Recipes: TOML files that compose registered components into a training run.
+
+A recipe names an algorithm, the components for each of its roles, the data, optimisers, the
+training length and the logging cadence::
+
+    description = "DCGAN on grumpy cats"
+    extends = "dcgan-base"          # optional: another recipe (name or relative path)
+    seed = 0
+
+    [algorithm]
+    name = "gan"
+    [data]
+    name = "image-folder"
+    path = "grumpify-cats/grumpy"   # relative to the data root GANFORGE_DATA
+    image_size = 64
+    [generator]
+    name = "dcgan"
+    [discriminator]
+    name = "dcgan"
+    [loss]
+    name = "lsgan"
+    [augment.diffaug]               # one table per augmentation; `= false` removes an inherited one
+    policy = "translation,cutout"
+    [optim.generator]
+    lr = 2e-4
+    [train]
+    steps = 6400
+    batch_size = 16
+    [log]
+    sample_every = 400
+
+Components whose config has an ``image_size`` field inherit ``data.image_size`` unless the recipe
+sets it, so the size is stated once.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from .config import build_dataclass, config_to_dict, field_types
+from .errors import RecipeError, did_you_mean
+from .registry import Registry
+
+SET_SYNTAX = "--set section.key=value (value in TOML syntax, e.g. train.steps=200 or loss.name=\"hinge\")"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+
+    def __post_init__(self):
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 16
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    # Fraction of training after which every learning rate decays linearly to zero (1.0: never).
+    lr_decay_start: float = 1.0
+    # Torch threads per process; 0 means: the machine's cores divided by the number of processes.
+    threads: int = 0
+    # What to do on a non-finite loss: stop, or roll back to the last checkpoint with a lower lr.
+    on_nan: Literal["stop", "rollback"] = "stop"
+    rollback_lr_factor: float = 0.5
+
+    def __post_init__(self):
+        if self.steps <= 0:
+            raise ValueError(f"train.steps must be a positive integer, got {self.steps}")
+        if self.batch_size <= 0:
+            raise ValueError(f"train.batch_size must be a positive integer, got {self.batch_size}")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ValueError(f"train.lr_decay_start must be between 0 and 1, got {self.lr_decay_start}")
+        if self.threads < 0:
+            raise ValueError(f"train.threads must be 0 (auto) or positive, got {self.threads}")
+        if not 0.0 < self.rollback_lr_factor < 1.0:
+            raise ValueError(f"train.rollback_lr_factor must be between 0 and 1, got {self.rollback_lr_factor}")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    every: int = 10  # steps between metric log lines
+    sample_every: int = 200  # steps between progress grids
+    checkpoint_every: int = 500  # steps between checkpoints (one is always written at the end)
+    keep: int = 3  # checkpoints kept (the newest K)
+    num_samples: int = 64  # images in a progress grid
+    gif: bool = True  # progress GIF of the grids at the end
+    plots: bool = True  # loss curves at the end
+
+    def __post_init__(self):
+        for key in ("every", "sample_every", "checkpoint_every", "keep", "num_samples"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"log.{key} must be a positive integer, got {getattr(self, key)}")
+
+
+TOP_LEVEL = {"name", "description", "extends", "seed", "algorithm", "data", "augment", "optim", "train", "log"}
+CORE_SECTIONS = {"train": TrainConfig, "log": LogConfig}
+
+
+@dataclass(frozen=True)
+class Part:
+    """A component chosen by a recipe section: its registered name and its validated config."""
+
+    kind: str
+    name: str
+    config: Any
+
+    def as_dict(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "config": config_to_dict(self.config)}
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    seed: int
+    algorithm: Part
+    data: Part
+    parts: dict[str, Part]  # section -> component (generator, discriminator, loss, ...)
+    augment: list[Part]
+    optim: dict[str, OptimConfig]
+    train: TrainConfig
+    log: LogConfig
+    raw: dict = field(repr=False)  # the fully resolved TOML (without `extends`)
+    source: str = ""
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.raw)
+
+
+# --- reading and merging -------------------------------------------------------------------------
+def _read_toml(path: Path | Any, label: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {label}") from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {label}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"malformed TOML in {label}: {exc}", hint="fix the file at that line and column") from None
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.endswith(".toml") or "/" in ref or "\\" in ref
+
+
+def _locate(ref: str, registry: Registry, relative_to: Path | None) -> tuple[Any, str]:
+    """A recipe reference (registered name or path) -> (file, label)."""
+    if _looks_like_path(ref):
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and relative_to is not None and not path.exists():
+            path = relative_to / path
+        if not path.exists():
+            raise RecipeError(f"recipe file not found: {ref}", hint="pass a registered recipe name or an existing .toml path")
+        return path, str(path)
+    if not registry.has("recipe", ref):
+        known = registry.list("recipe")
+        raise RecipeError(
+            f"unknown recipe '{ref}'{did_you_mean(ref, known)}",
+            hint="`ganforge recipes` lists them; a path to a .toml file works too",
+        )
+    comp = registry.get("recipe", ref)
+    return comp.path, f"{ref} ({comp.plugin} plugin)"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            # A different component name starts that section afresh: options of the old one would not apply.
+            if "name" in v and v["name"] != out[k].get("name") and k not in ("augment", "optim"):
+                out[k] = copy.deepcopy(v)
+            else:
+                out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _resolve_chain(ref: str, registry: Registry, relative_to: Path | None, seen: list[str]) -> tuple[dict, dict[str, str]]:
+    file, label = _locate(ref, registry, relative_to)
+    if label in seen:
+        raise RecipeError("recipe inheritance loops: " + " -> ".join(seen + [label]))
+    data = _read_toml(file, label)
+    unknown = [k for k in data if k not in TOP_LEVEL and not isinstance(data[k], dict)]
+    for key in unknown:
+        raise RecipeError(f"unknown top-level key '{key}' in {label}{did_you_mean(key, TOP_LEVEL)}")
+    origins = {k: label for k in _flatten(data)}
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if not isinstance(parent, str):
+            raise RecipeError(f"'extends' in {label} must be a recipe name or path, got {parent!r}")
+        here = Path(str(file)).parent if isinstance(file, Path) else None
+        base, base_origins = _resolve_chain(parent, registry, here, seen + [label])
+        base.pop("name", None)
+        base_origins.update(origins)
+        return _merge(base, data), base_origins
+    return data, origins
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise RecipeError(f"malformed override '{item}': expected {SET_SYNTAX}")
+    key, _, text = item.partition("=")
+    key = key.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
+        raise RecipeError(f"malformed override key '{key}': expected {SET_SYNTAX}")
+    text = text.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        # A bare word (generator.norm=instance) is taken as a string; anything else must be TOML.
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_,\-\.]*", text):
+            value = text
+        else:
+            raise RecipeError(f"cannot parse the value of override '{item}' as TOML", hint=SET_SYNTAX) from None
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -> dict:
+    data = copy.deepcopy(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise RecipeError(f"override '{item}': '{part}' is not a section")
+            node = node.setdefault(part, {})
+        if path[-1] == "name" and node.get("name") not in (None, value) and len(path) == 2 and path[0] not in ("augment", "optim"):
+            node.clear()  # switching component: its old options no longer apply
+        node[path[-1]] = value
+        origins[".".join(path)] = "--set"
+    return data
+
+
+# --- validation ----------------------------------------------------------------------------------
+def _component(registry: Registry, data: dict, section: str, kind: str, origins: dict[str, str], label: str) -> Part:
+    spec = data.get(section)
+    if spec is None:
+        raise RecipeError(f"recipe {label} has no [{section}] section", hint=f"add [{section}] with name = \"<a registered {kind}>\"")
+    if isinstance(spec, str):
+        spec = {"name": spec}
+        data[section] = spec
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise RecipeError(f"[{section}] in recipe {label} must name a registered {kind} (name = \"...\")")
+    options = {k: v for k, v in spec.items() if k != "name"}
+    comp = registry.get(kind, spec["name"])
+    config = build_dataclass_for(comp, options, section, origins)
+    return Part(kind=kind, name=comp.name, config=config)
+
+
+def build_dataclass_for(comp, options: dict, section: str, origins: dict[str, str]):
+    if comp.config is None:
+        if options:
+            raise RecipeError(f"{comp.kind} '{comp.name}' in [{section}] takes no options, got: {', '.join(options)}")
+        return None
+    return build_dataclass(comp.config, options, section=section, origin=origins.get, what=f"{comp.kind} '{comp.name}'")
+
+
+def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>") -> Recipe:
+    """Validate a merged recipe dict against the registry and return the typed recipe."""
+    origins = origins or {}
+    data = copy.deepcopy(data)
+    for key in data:
+        if key not in TOP_LEVEL and key not in _role_sections(data, registry):
+            where = origins.get(key) or label
+            raise RecipeError(f"unknown section or key '{key}' in recipe {where}{did_you_mean(key, TOP_LEVEL)}")
+
+    algorithm = _component(registry, data, "algorithm", "algorithm", origins, label)
+    algo_cls_sections = _algorithm_sections(registry, data)
+    data_part = _component(registry, data, "data", "dataset", origins, label)
+    image_size = getattr(data_part.config, "image_size", None)
+
+    parts: dict[str, Part] = {}
+    for section, kind in algo_cls_sections.items():
+        spec = data.get(section)
+        if isinstance(spec, dict) and "name" in spec and image_size is not None:
+            comp = registry.get(kind, spec["name"])
+            if comp.config is not None and "image_size" in field_types(comp.config) and "image_size" not in spec:
+                spec["image_size"] = image_size
+        parts[section] = _component(registry, data, section, kind, origins, label)
+
+    augment: list[Part] = []
+    aug_table = data.get("augment", {})
+    if not isinstance(aug_table, dict):
+        raise RecipeError("[augment] must be a table of augmentation names, e.g. [augment.diffaug]")
+    for name, options in list(aug_table.items()):
+        if options is False:
+            del aug_table[name]
+            continue
+        if options is True:
+            options = {}
+            aug_table[name] = options
+        if not isinstance(options, dict):
+            raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
+        comp = registry.get("augmentation", name)
+        augment.append(Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins)))
+
+    optim_groups = _algorithm_optim_groups(registry, data)
+    optim_table = data.setdefault("optim", {})
+    for group in optim_table:
+        if group not in optim_groups:
+            raise RecipeError(
+                f"unknown optimiser group 'optim.{group}'{did_you_mean(group, optim_groups)}; "
+                f"algorithm '{algorithm.name}' has: {', '.join(optim_groups)}"
+            )
+    optim = {g: build_dataclass(OptimConfig, optim_table.get(g, {}), section=f"optim.{g}", origin=origins.get) for g in optim_groups}
+    train = build_dataclass(TrainConfig, data.get("train", {}), section="train", origin=origins.get)
+    log = build_dataclass(LogConfig, data.get("log", {}), section="log", origin=origins.get)
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise RecipeError(f"'seed' must be an integer, got {seed!r}")
+
+    # The written recipe is complete: every default made explicit, so a run directory says it all.
+    raw = {k: v for k, v in data.items() if k not in ("extends",)}
+    raw["seed"] = seed
+    raw["algorithm"] = {"name": algorithm.name, **config_to_dict(algorithm.config)}
+    raw["data"] = {"name": data_part.name, **config_to_dict(data_part.config)}
+    for section, part in parts.items():
+        raw[section] = {"name": part.name, **config_to_dict(part.config)}
+    raw["augment"] = {p.name: config_to_dict(p.config) for p in augment}
+    raw["optim"] = {g: config_to_dict(c) for g, c in optim.items()}
+    raw["train"] = config_to_dict(train)
+    raw["log"] = config_to_dict(log)
+    _drop_none(raw)
+    return Recipe(
+        name=str(data.get("name", label)), description=str(data.get("description", "")), seed=seed,
+        algorithm=algorithm, data=data_part, parts=parts, augment=augment, optim=optim,
+        train=train, log=log, raw=raw, source=label,
+    )
+
+
+def _drop_none(d: dict) -> None:
+    # TOML has no null: an option left at None is simply absent (and means its default).
+    for k in [k for k, v in d.items() if v is None]:
+        del d[k]
+    for v in d.values():
+        if isinstance(v, dict):
+            _drop_none(v)
+
+
+def _algorithm_class(registry: Registry, data: dict):
+    spec = data.get("algorithm")
+    name = spec if isinstance(spec, str) else (spec or {}).get("name") if isinstance(spec, dict) else None
+    if not name:
+        raise RecipeError("recipe has no [algorithm] section naming a registered algorithm")
+    return registry.get("algorithm", name)
+
+
+def _algorithm_sections(registry: Registry, data: dict) -> dict[str, str]:
+    """Recipe section -> component kind, as the algorithm class declares them."""
+    return dict(getattr(_algorithm_class(registry, data).builder, "sections", {}))
+
+
+def _algorithm_optim_groups(registry: Registry, data: dict) -> list[str]:
+    return list(getattr(_algorithm_class(registry, data).builder, "optimizers", {}))
+
+
+def _role_sections(data: dict, registry: Registry) -> set[str]:
+    try:
+        return set(_algorithm_sections(registry, data))
+    except Exception:  # noqa: BLE001 - reported properly by resolve() itself
+        return set()
+
+
+def load_recipe(ref: str, registry: Registry, overrides: list[str] | None = None) -> Recipe:
+    """Load a recipe by registered name or path, apply ``--set`` overrides and validate it."""
+    data, origins = _resolve_chain(ref, registry, None, [])
+    data.setdefault("name", ref if not _looks_like_path(ref) else Path(ref).stem)
+    data = apply_overrides(data, origins, overrides or [])
+    label = ref
+    return resolve(data, registry, origins, label)
+
+
+def recipe_from_toml(text: str, registry: Registry, label: str = "<checkpoint>") -> Recipe:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"malformed recipe TOML in {label}: {exc}") from None
+    return resolve(data, registry, {}, label)

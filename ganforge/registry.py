@@ -1,0 +1,104 @@
+"""The registry: per kind, name -> (builder, config dataclass, summary, providing plugin)."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import PluginError, UnknownComponentError, did_you_mean
+from .hookspecs import KINDS
+
+
+@dataclass(frozen=True)
+class Component:
+    kind: str
+    name: str
+    builder: Callable[..., Any] | None  # None for recipes (they are data, not code)
+    config: type | None  # a dataclass type, or None when the component takes no options
+    summary: str
+    plugin: str  # entry-point name of the plugin that registered it
+    distribution: str | None = None
+    aliases: tuple[str, ...] = ()
+    path: Any = None  # recipes: the TOML file (a Path or importlib Traversable)
+
+    def default_config(self):
+        return self.config() if self.config is not None else None
+
+
+def _natural_key(name: str):
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+@dataclass
+class Registry:
+    components: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    aliases: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    # --- registration -----------------------------------------------------------------------
+    def add(self, component: Component) -> None:
+        kind, name = component.kind, component.name
+        if kind not in self.components:
+            raise PluginError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+        if not name or not isinstance(name, str):
+            raise PluginError(f"plugin '{component.plugin}' registered a {kind} with an invalid name {name!r}")
+        if component.config is not None and not dataclasses.is_dataclass(component.config):
+            raise PluginError(
+                f"plugin '{component.plugin}' registered {kind} '{name}' with a config that is not a dataclass "
+                f"({component.config!r})",
+                hint="pass a @dataclass type whose fields are the options a recipe may set",
+            )
+        for key in (name, *component.aliases):
+            existing = self._lookup(kind, key)
+            if existing is not None:
+                raise PluginError(
+                    f"{kind} '{key}' is registered twice: by plugin '{existing.plugin}' and by plugin "
+                    f"'{component.plugin}'",
+                    hint="rename one of them, or disable one plugin with GANFORGE_DISABLE_PLUGINS",
+                )
+        self.components[kind][name] = component
+        for alias in component.aliases:
+            self.aliases[kind][alias] = name
+
+    def _lookup(self, kind: str, name: str) -> Component | None:
+        table = self.components[kind]
+        if name in table:
+            return table[name]
+        target = self.aliases[kind].get(name)
+        return table.get(target) if target else None
+
+    # --- lookup -----------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Component:
+        if kind not in self.components:
+            raise UnknownComponentError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+        found = self._lookup(kind, name)
+        if found is None:
+            known = list(self.components[kind]) + list(self.aliases[kind])
+            listing = ", ".join(sorted(self.components[kind], key=_natural_key)) or "none"
+            raise UnknownComponentError(
+                f"unknown {kind} '{name}'{did_you_mean(name, known)}; registered: {listing}",
+                hint=f"run `ganforge plugins` to see what each plugin provides",
+            )
+        return found
+
+    def has(self, kind: str, name: str) -> bool:
+        return self._lookup(kind, name) is not None
+
+    def list(self, kind: str, pattern: str | list[str] = "*") -> list[str]:
+        """Names of one kind matching a wildcard pattern (or any of several), naturally sorted."""
+        patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+        names = [n for n in self.components[kind] if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+        return sorted(names, key=_natural_key)
+
+    def all(self) -> list[Component]:
+        return [c for kind in KINDS for c in self.components[kind].values()]
+
+    def build(self, kind: str, name: str, options: dict | None = None, *, where: str = "") -> Any:
+        """Validate ``options`` against the component's config and call its builder."""
+        from .config import make_config
+
+        component = self.get(kind, name)
+        config = make_config(component, options or {}, where=where)
+        return component.builder(config) if config is not None else component.builder()

@@ -1,0 +1,183 @@
+"""What a run shows and leaves behind: progress bar, metrics log, sample grids, loss curves, GIF.
+
+Only the main process prints or writes; other processes get a reporter that does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .images import save_image_grid
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+
+
+class Reporter:
+    def __init__(self, run, console=None, progress: bool = True):
+        from rich.console import Console
+
+        self.run = run
+        self.active = run.is_main
+        self.console = console or Console(stderr=True)
+        self.show_bar = progress and self.active and self.console.is_terminal
+        self._progress = None
+        self._task = None
+        self._t0 = None
+        self._t_window = None
+        self._step_window = 0
+        self._last = {}
+        self._rate = 0.0
+
+    def line(self, text: str) -> None:
+        if self.active:
+            self.console.print(text, highlight=False)
+
+    def start(self) -> None:
+        run = self.run
+        if not self.active:
+            return
+        acc = run.accelerator
+        self.line(
+            f"[bold]ganforge[/bold] {run.recipe.name}: {run.recipe.train.steps} steps, batch {run.recipe.train.batch_size} "
+            f"per process, {acc.distributed_type.value} x{run.world} process(es) on {run.device}, "
+            f"{run.threads} thread(s) each, mixed precision {acc.mixed_precision}"
+        )
+        self.line(f"run directory: {run.run_dir}")
+        self._t0 = self._t_window = time.perf_counter()
+        self._step_window = run.step
+        if self.show_bar:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]train[/bold]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=run.recipe.train.steps, completed=run.step, stats="")
+
+    def step(self, logs: dict[str, float]) -> None:
+        run = self.run
+        if not self.active:
+            return
+        log = run.recipe.log
+        self._last = logs
+        if run.step % log.every == 0 or run.step == run.recipe.train.steps:
+            now = time.perf_counter()
+            steps = run.step - self._step_window
+            if steps > 0:
+                self._rate = steps * run.recipe.train.batch_size * run.world / max(now - self._t_window, 1e-9)
+            self._t_window, self._step_window = now, run.step
+            record = {"step": run.step, "time": round(now - self._t0, 3), "images_per_s": round(self._rate, 2)}
+            record.update({k: round(float(v), 6) for k, v in logs.items()})
+            record["lr_factor"] = round(run.lr_factor(run.step) * run.lr_scale, 6)
+            with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            stats = "  ".join(f"{k} {v:.3f}" for k, v in logs.items()) + f"  {self._rate:.0f} img/s"
+            if self._progress is not None:
+                self._progress.update(self._task, completed=run.step, stats=stats)
+            elif run.step % (log.every * 10) == 0 or run.step == run.recipe.train.steps:
+                self.line(f"step {run.step}/{run.recipe.train.steps}  {stats}")
+        elif self._progress is not None:
+            self._progress.update(self._task, completed=run.step)
+
+    def grid(self, fixed) -> Path | None:
+        run = self.run
+        nets = run.algorithm.eval_networks(run)
+        modes = {name: net.training for name, net in nets.items()}
+        for net in nets.values():
+            net.eval()
+        try:
+            images, nrow = run.algorithm.progress_grid(nets, fixed)
+        finally:
+            for name, net in nets.items():
+                net.train(modes[name])
+        path = run.run_dir / SAMPLES_DIR / f"step-{run.step:08d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image_grid(images.float().cpu(), path, nrow=nrow)
+        return path
+
+    def finish(self, final: bool) -> None:
+        self.stop()
+        if not self.active:
+            return
+        run = self.run
+        if final:
+            if run.recipe.log.plots:
+                plot_losses(run.run_dir / METRICS_FILE, run.run_dir / "losses.png")
+            if run.recipe.log.gif:
+                progress_gif(run.run_dir / SAMPLES_DIR, run.run_dir / "progress.gif")
+        elapsed = time.perf_counter() - (self._t0 or time.perf_counter())
+        self.line(f"done: step {run.step} in {elapsed:.0f}s; results in {run.run_dir}")
+        if final:
+            self.line(f"sample from it: ganforge sample --checkpoint {run.run_dir} --output samples.png")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def read_metrics(path: Path) -> list[dict]:
+    rows = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def plot_losses(metrics: Path, out: Path) -> Path | None:
+    rows = read_metrics(metrics)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in rows[-1] if k not in ("step", "time", "images_per_s", "lr_factor")]
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    steps = [r["step"] for r in rows]
+    for key in keys:
+        values = [r.get(key, float("nan")) for r in rows]
+        ax.plot(steps, values, label=key, linewidth=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(out)
+    return out
+
+
+def progress_gif(samples_dir: Path, out: Path, duration: float = 0.4) -> Path | None:
+    """A GIF of the progress grids, with the step number drawn on each frame."""
+    from PIL import Image, ImageDraw
+
+    frames_paths = sorted(samples_dir.glob("step-*.png"))
+    if not frames_paths:
+        return None
+    frames = []
+    for path in frames_paths:
+        img = Image.open(path).convert("RGB")
+        step = int(path.stem.split("-")[1])
+        draw = ImageDraw.Draw(img)
+        text = f"step {step}"
+        box = draw.textbbox((0, 0), text)
+        draw.rectangle((0, 0, box[2] + 6, box[3] + 4), fill=(0, 0, 0))
+        draw.text((3, 1), text, fill=(255, 255, 255))
+        frames.append(img)
+    tmp = out.with_name(f".{out.name}.tmp.gif")
+    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=int(duration * 1000), loop=0)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,46 @@
+"""Built-in plugin: the DCGAN generator and discriminator."""
+
+from ganforge import hookimpl
+
+from .models import (
+    DCGANDiscriminatorConfig,
+    DCGANGeneratorConfig,
+    build_dcgan_discriminator,
+    build_dcgan_generator,
+)
+
+
+@hookimpl
+def register_generators(register):
+    register(
+        "dcgan",
+        build_dcgan_generator,
+        DCGANGeneratorConfig,
+        summary="DCGAN generator: noise -> 32/64/128px image via 2x upsampling blocks",
+    )
+
+
+@hookimpl
+def register_discriminators(register):
+    register(
+        "dcgan",
+        build_dcgan_discriminator,
+        DCGANDiscriminatorConfig,
+        summary="DCGAN discriminator: strided 4x4 convs down to one logit per image",
+    )
+
+
+@hookimpl
+def register_algorithms(register):
+    from .algorithm import GANAlgorithm, GANConfig
+
+    register("gan", GANAlgorithm, GANConfig, summary="Unconditional GAN: alternating D/G updates, TTUR, optional EMA of G")
+
+
+@hookimpl
+def register_recipes(register):
+    from importlib.resources import files
+
+    for path in sorted(files(__name__).joinpath("recipes").iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".toml"):
+            register(path.name[: -len(".toml")], path)
