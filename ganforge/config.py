@@ -29,9 +29,13 @@ def _type_name(tp: Any) -> str:
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if origin in (tuple, list):
-        args = [a for a in get_args(tp) if a is not Ellipsis]
-        inner = ", ".join(_type_name(a) for a in args) if args else "values"
-        return f"a list of {inner}"
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(set(args)) == 1:
+                return f"a list of {len(args)} values, each {_type_name(args[0])}"
+            return f"a list of {len(args)} values ({', '.join(_type_name(a) for a in args)})"
+        inner = [a for a in args if a is not Ellipsis]
+        return f"a list of values, each {_type_name(inner[0])}" if inner else "a list"
     if tp is type(None):
         return "nothing (omit the key)"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, getattr(tp, "__name__", str(tp)))
@@ -94,8 +98,14 @@ def coerce(value: Any, tp: Any) -> Any:
 
 
 def field_types(config_cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(config_cls)
-    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(config_cls)}
+    """Option name -> type for the fields a recipe may set (``init=False`` fields are not options)."""
+    try:
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # noqa: BLE001 - e.g. a string annotation naming something not importable
+        hints = {}
+    fields = [f for f in dataclasses.fields(config_cls) if f.init]
+    # An annotation that cannot be resolved is not checked (rather than making the component unusable).
+    return {f.name: hints.get(f.name, f.type if not isinstance(f.type, str) else Any) for f in fields}
 
 
 def build_dataclass(config_cls: type, options: dict, *, section: str, origin: Origin = _no_origin, what: str = ""):
@@ -120,7 +130,9 @@ def build_dataclass(config_cls: type, options: dict, *, section: str, origin: Or
     try:
         config = config_cls(**values)
     except (TypeError, ValueError) as exc:
-        raise RecipeError(f"invalid options for {what or section}: {exc}") from None
+        places = sorted({w for w in (origin(f"{section}.{k}" if section else k) for k in options) if w})
+        where = f" (set in {', '.join(places)})" if places else ""
+        raise RecipeError(f"invalid options for {what or section}: {exc}{where}") from None
     # Configs may validate themselves in __post_init__ (raising ValueError) — handled above.
     return config
 

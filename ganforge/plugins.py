@@ -13,6 +13,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Iterable
 
 import pluggy
@@ -74,17 +75,35 @@ class PluginSet:
 
     # --- loading ------------------------------------------------------------------------------
     def load_entry_points(self, eps: Iterable | None = None) -> None:
+        """Load plugins from entry points (the installed ``ganforge`` group unless ``eps`` is given).
+
+        ``eps`` may be any objects with ``name``, ``value``, ``load()`` and optionally ``dist``.
+        """
         disabled = _disabled_names()
         eps = entry_points(group=PROJECT) if eps is None else eps
         for ep in sorted(eps, key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             info = PluginInfo(
                 name=ep.name,
-                distribution=dist.metadata["Name"] if dist is not None else None,
-                version=dist.version if dist is not None else None,
-                module=ep.value,
+                distribution=_dist_name(dist),
+                version=getattr(dist, "version", None) if dist is not None else None,
+                module=getattr(ep, "value", None),
             )
             info.builtin = info.distribution == BUILTIN_DISTRIBUTION
+            first = self.infos.get(ep.name)
+            if first is not None:
+                if (first.distribution, first.module) == (info.distribution, info.module):
+                    continue  # the same entry point seen twice (e.g. a package on sys.path twice)
+                # Two plugins claim one name: the first keeps it, the other is reported and skipped.
+                info.name = _unique_name(f"{ep.name} ({info.distribution or info.module})", self.infos)
+                self.infos[info.name] = info
+                self._fail(
+                    info,
+                    f"uses the plugin name '{ep.name}', which plugin '{ep.name}' "
+                    f"({first.distribution or first.module}) already has",
+                    hint="uninstall one of them",
+                )
+                continue
             self.infos[ep.name] = info
             if ep.name in disabled:
                 info.disabled = True
@@ -97,37 +116,58 @@ class PluginSet:
             self.add(obj, name=ep.name, info=info)
 
     def add(self, plugin: Any, name: str | None = None, *, info: PluginInfo | None = None, builtin: bool = False) -> None:
-        """Register a plugin object (a module or any object with hookimpls)."""
+        """Register a plugin object (a module or any object with hookimpls).
+
+        ``name`` defaults to the module's ``__name__`` (or the object's class name); it must be unique.
+        A name listed in ``GANFORGE_DISABLE_PLUGINS`` is recorded as disabled and not registered.
+        """
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if info is None:
+            if name in self.infos or self.pm.has_plugin(name):
+                raise PluginError(f"a plugin named '{name}' is already loaded", hint="register this one under another name")
             info = PluginInfo(name=name, builtin=builtin, module=getattr(plugin, "__name__", None))
             self.infos[name] = info
-        unknown = self._unknown_hooks(plugin)
-        for hook in unknown:
+            if name in _disabled_names():
+                info.disabled = True
+                return
+        self._registry = None
+        if self.pm.is_registered(plugin):
+            self._fail(info, f"is the same object as plugin '{self.pm.get_name(plugin)}', which is already loaded")
+            return
+        for hook in self._unknown_hooks(plugin):
             message = f"defines hook '{hook}', which ganforge does not have{did_you_mean(hook, HOOKS.values())}"
             info.warnings.append(message)
             if self.strict:
                 raise PluginError(f"plugin '{name}' {message}")
+            warnings.warn(f"ganforge plugin '{name}' {message}; it is ignored", RuntimeWarning, stacklevel=2)
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001 - e.g. pluggy validation of a hook's arguments
-            self._fail(info, f"could not be registered: {exc}", exc)
-        self._registry = None
+            self._fail(info, f"could not be registered: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", exc)
 
     def _unknown_hooks(self, plugin: Any) -> list[str]:
         names = []
         for attr in dir(plugin):
-            obj = getattr(plugin, attr, None)
-            if callable(obj) and hasattr(obj, f"{PROJECT}_impl") and attr not in HOOKS.values():
-                names.append(attr)
+            try:
+                opts = self.pm.parse_hookimpl_opts(plugin, attr)
+            except Exception:  # noqa: BLE001 - odd attributes are pluggy's business, not ours
+                continue
+            if opts is None:
+                continue
+            hook = opts.get("specname") or attr
+            if hook not in HOOKS.values():
+                names.append(hook)
         return names
 
-    def _fail(self, info: PluginInfo, message: str, exc: BaseException) -> None:
+    def _fail(self, info: PluginInfo, message: str, exc: BaseException | None = None, hint: str | None = None) -> None:
         info.error = message.splitlines()[0] if message else repr(exc)
-        info.traceback = "".join(traceback.format_exception(exc))
+        info.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
         if self.strict:
             dist = f" (from {info.distribution})" if info.distribution else ""
-            raise PluginError(f"plugin '{info.name}'{dist} {info.error}") from exc
+            error = PluginError(f"plugin '{info.name}'{dist} {info.error}", hint=hint)
+            if exc is not None:
+                raise error from exc
+            raise error
 
     def failures(self) -> list[PluginInfo]:
         return [i for i in self.infos.values() if i.error]
@@ -140,55 +180,92 @@ class PluginSet:
         return self._registry
 
     def _build_registry(self) -> Registry:
+        """Call every plugin's hooks, one plugin at a time, and keep only plugins that succeed.
+
+        Each plugin registers into a scratch registry first (which checks names, configs and
+        duplicates within the plugin); only when all its hooks succeeded are its components added
+        to the real registry, so a plugin failing half-way leaves nothing behind and cannot block
+        another plugin's names. A name clash with an earlier plugin fails the later one.
+        """
         registry = Registry()
         for info in self.infos.values():
             info.provides = {}
+        impls: dict[str, list] = {}
         for kind, hook_name in HOOKS.items():
-            caller = getattr(self.pm.hook, hook_name)
-            # Call each plugin's implementation separately so we know who registers what.
-            for impl in reversed(caller.get_hookimpls()):
-                plugin_name = impl.plugin_name
-                info = self.infos.setdefault(plugin_name, PluginInfo(name=plugin_name))
-                if info.error:
-                    continue
-                register = self._register_callback(registry, kind, info)
+            for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+                impls.setdefault(impl.plugin_name, []).append((kind, impl))
+        order = list(self.infos) + [n for n in impls if n not in self.infos]
+        for plugin_name in order:
+            if plugin_name not in impls:
+                continue
+            info = self.infos.setdefault(plugin_name, PluginInfo(name=plugin_name))
+            if info.error or info.disabled:
+                continue
+            scratch = Registry()
+            for kind, impl in impls[plugin_name]:
+                register = self._register_callback(scratch, kind, info)
                 try:
                     impl.function(*[{"register": register}[arg] for arg in impl.argnames])
                 except PluginError as exc:
-                    self._fail(info, f"failed while registering {kind}s: {exc.message}", exc)
+                    self._fail(info, f"failed while registering {kind}s: {exc.message}", exc, exc.hint)
+                    break
                 except Exception as exc:  # noqa: BLE001
                     self._fail(info, f"failed while registering {kind}s: {type(exc).__name__}: {exc}", exc)
-        # A plugin that failed half-way must not leave half its components behind.
-        failed = {i.name for i in self.failures()}
-        if failed:
-            for table in registry.components.values():
-                for name in [n for n, c in table.items() if c.plugin in failed]:
-                    del table[name]
-            for info in self.infos.values():
-                if info.name in failed:
-                    info.provides = {}
+                    break
+            if info.error:
+                continue
+            try:
+                for component in scratch.all():
+                    registry.add(component)
+            except PluginError as exc:
+                registry.remove_plugin(plugin_name)
+                self._fail(info, f"conflicts with another plugin: {exc.message}", exc, exc.hint)
+                continue
+            for component in scratch.all():
+                info.provides.setdefault(component.kind, []).append(component.name)
         return registry
 
     def _register_callback(self, registry: Registry, kind: str, info: PluginInfo):
         def register(name, builder=None, config=None, *, summary=None, aliases=()):
+            if isinstance(aliases, str):
+                aliases = (aliases,)
             if kind == "recipe":
+                path = Path(builder) if isinstance(builder, (str, os.PathLike)) else builder
+                if path is None or not hasattr(path, "read_text"):
+                    raise PluginError(f"recipe '{name}': expected the path of a TOML file, got {builder!r}")
                 component = Component(
                     kind=kind, name=name, builder=None, config=None, summary=summary or "",
-                    plugin=info.name, distribution=info.distribution, path=builder,
+                    plugin=info.name, distribution=info.distribution, aliases=tuple(aliases), path=path,
                 )
             else:
                 if not callable(builder):
                     raise PluginError(f"{kind} '{name}': builder must be callable, got {builder!r}")
-                doc = (summary or (builder.__doc__ or "").strip().splitlines() or [""])
+                if summary is None:
+                    doc = (getattr(builder, "__doc__", None) or "").strip()
+                    summary = doc.splitlines()[0] if doc else ""
                 component = Component(
-                    kind=kind, name=name, builder=builder, config=config,
-                    summary=summary or (doc[0] if isinstance(doc, list) else doc),
+                    kind=kind, name=name, builder=builder, config=config, summary=summary,
                     plugin=info.name, distribution=info.distribution, aliases=tuple(aliases),
                 )
             registry.add(component)
-            info.provides.setdefault(kind, []).append(name)
 
         return register
+
+
+def _dist_name(dist: Any) -> str | None:
+    if dist is None:
+        return None
+    try:
+        return dist.metadata["Name"]
+    except Exception:  # noqa: BLE001 - broken metadata must not hide the plugin
+        return getattr(dist, "name", None)
+
+
+def _unique_name(name: str, taken: Any) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name} #{n}", n + 1
+    return candidate
 
 
 _DEFAULT: PluginSet | None = None
@@ -200,6 +277,7 @@ def get_plugins() -> PluginSet:
     if _DEFAULT is None:
         plugins = PluginSet()
         plugins.load_entry_points()
+        plugins.registry  # noqa: B018 - run the register hooks now, so their failures are reported too
         _DEFAULT = plugins
         for info in plugins.failures():
             warnings.warn(f"ganforge plugin '{info.name}' {info.error}; it is skipped", RuntimeWarning, stacklevel=2)

@@ -141,6 +141,10 @@ class Recipe:
 
 
 # --- reading and merging -------------------------------------------------------------------------
+SCALARS = {"name", "description", "extends", "seed"}  # top-level keys that are not component sections
+FIXED_SECTIONS = ("augment", "optim")  # tables keyed by augmentation / optimiser group, not components
+
+
 def _read_toml(path: Path | Any, label: str) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -148,33 +152,63 @@ def _read_toml(path: Path | Any, label: str) -> dict:
         raise RecipeError(f"recipe file not found: {label}") from None
     except OSError as exc:
         raise RecipeError(f"cannot read recipe {label}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise RecipeError(f"recipe {label} is not a UTF-8 text file") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"malformed TOML in {label}: {exc}", hint="fix the file at that line and column") from None
 
 
+def _normalize(data: dict) -> dict:
+    """``generator = "dcgan"`` is shorthand for ``[generator] name = "dcgan"`` (in place; returns data)."""
+    for key, value in list(data.items()):
+        if key not in SCALARS and key not in FIXED_SECTIONS and isinstance(value, str):
+            data[key] = {"name": value}
+    return data
+
+
 def _looks_like_path(ref: str) -> bool:
     return ref.endswith(".toml") or "/" in ref or "\\" in ref
 
 
-def _locate(ref: str, registry: Registry, relative_to: Path | None) -> tuple[Any, str]:
-    """A recipe reference (registered name or path) -> (file, label)."""
+def _locate(ref: str, registry: Registry, relative_to: Path | None, referrer: str | None = None) -> tuple[Any, str]:
+    """A recipe reference (registered name or path) -> (file, label).
+
+    A relative path in ``extends`` is relative to the recipe that says it (``relative_to``), then to
+    the current folder; a path given by the user is relative to the current folder.
+    """
+    context = f" (extended by {referrer})" if referrer else ""
     if _looks_like_path(ref):
-        path = Path(ref).expanduser()
-        if not path.is_absolute() and relative_to is not None and not path.exists():
-            path = relative_to / path
-        if not path.exists():
-            raise RecipeError(f"recipe file not found: {ref}", hint="pass a registered recipe name or an existing .toml path")
-        return path, str(path)
+        given = Path(ref).expanduser()
+        candidates = [given]
+        if not given.is_absolute() and relative_to is not None:
+            candidates.insert(0, relative_to / given)
+        for path in candidates:
+            if path.is_file():
+                return path, str(path)
+        looked = ", ".join(str(c) for c in candidates)
+        raise RecipeError(
+            f"recipe file not found: {ref}{context} (looked for {looked})",
+            hint="pass a registered recipe name or an existing .toml path",
+        )
     if not registry.has("recipe", ref):
         known = registry.list("recipe")
         raise RecipeError(
-            f"unknown recipe '{ref}'{did_you_mean(ref, known)}",
+            f"unknown recipe '{ref}'{context}{did_you_mean(ref, known)}",
             hint="`ganforge recipes` lists them; a path to a .toml file works too",
         )
     comp = registry.get("recipe", ref)
     return comp.path, f"{ref} ({comp.plugin} plugin)"
+
+
+def _file_key(file: Any, label: str) -> str:
+    if isinstance(file, Path):
+        try:
+            return str(file.resolve())
+        except OSError:
+            return str(file)
+    return label
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -188,35 +222,38 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, top: dict) -> dict:
+def _merge(base: dict, top: dict, top_level: bool = True) -> dict:
     out = copy.deepcopy(base)
     for k, v in top.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             # A different component name starts that section afresh: options of the old one would not apply.
-            if "name" in v and v["name"] != out[k].get("name") and k not in ("augment", "optim"):
+            if top_level and k not in FIXED_SECTIONS and "name" in v and v["name"] != out[k].get("name"):
                 out[k] = copy.deepcopy(v)
             else:
-                out[k] = _merge(out[k], v)
+                out[k] = _merge(out[k], v, top_level=False)
         else:
             out[k] = copy.deepcopy(v)
     return out
 
 
-def _resolve_chain(ref: str, registry: Registry, relative_to: Path | None, seen: list[str]) -> tuple[dict, dict[str, str]]:
-    file, label = _locate(ref, registry, relative_to)
-    if label in seen:
-        raise RecipeError("recipe inheritance loops: " + " -> ".join(seen + [label]))
-    data = _read_toml(file, label)
-    unknown = [k for k in data if k not in TOP_LEVEL and not isinstance(data[k], dict)]
-    for key in unknown:
-        raise RecipeError(f"unknown top-level key '{key}' in {label}{did_you_mean(key, TOP_LEVEL)}")
+def _resolve_chain(
+    ref: str, registry: Registry, relative_to: Path | None, seen: list[tuple[str, str]], referrer: str | None = None
+) -> tuple[dict, dict[str, str]]:
+    file, label = _locate(ref, registry, relative_to, referrer)
+    key = _file_key(file, label)
+    if key in [k for k, _ in seen]:
+        raise RecipeError("recipe inheritance loops: " + " -> ".join([lbl for _, lbl in seen] + [label]))
+    data = _normalize(_read_toml(file, label))
     origins = {k: label for k in _flatten(data)}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            origins.setdefault(k, label)  # a section (even an empty one) was named in this file
     parent = data.pop("extends", None)
     if parent is not None:
-        if not isinstance(parent, str):
+        if not isinstance(parent, str) or not parent.strip():
             raise RecipeError(f"'extends' in {label} must be a recipe name or path, got {parent!r}")
-        here = Path(str(file)).parent if isinstance(file, Path) else None
-        base, base_origins = _resolve_chain(parent, registry, here, seen + [label])
+        here = file.parent if isinstance(file, Path) else None
+        base, base_origins = _resolve_chain(parent.strip(), registry, here, seen + [(key, label)], referrer=label)
         base.pop("name", None)
         base_origins.update(origins)
         return _merge(base, data), base_origins
@@ -224,12 +261,13 @@ def _resolve_chain(ref: str, registry: Registry, relative_to: Path | None, seen:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"section.key=value"`` -> (``["section", "key"]``, value); the value is TOML, or a bare word."""
     if "=" not in item:
         raise RecipeError(f"malformed override '{item}': expected {SET_SYNTAX}")
     key, _, text = item.partition("=")
     key = key.strip()
     if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
-        raise RecipeError(f"malformed override key '{key}': expected {SET_SYNTAX}")
+        raise RecipeError(f"malformed override key '{key}' in '{item}': expected {SET_SYNTAX}")
     text = text.strip()
     try:
         value = tomllib.loads(f"v = {text}")["v"]
@@ -243,18 +281,32 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -> dict:
-    data = copy.deepcopy(data)
+    """Apply ``--set`` overrides to a recipe dict (returns a new dict; records origins in place)."""
+    data = _normalize(copy.deepcopy(data))
     for item in overrides:
         path, value = parse_override(item)
+        if path[0] == "extends":
+            raise RecipeError(f"override '{item}': 'extends' cannot be overridden", hint="pass that recipe instead")
         node = data
-        for part in path[:-1]:
-            if not isinstance(node.get(part, {}), dict):
-                raise RecipeError(f"override '{item}': '{part}' is not a section")
+        for depth, part in enumerate(path[:-1]):
+            current = node.get(part)
+            if depth == 0 and isinstance(current, str) and part not in SCALARS:
+                current = node[part] = {"name": current}
+            if depth == 1 and path[0] == "augment" and isinstance(current, bool):
+                current = node[part] = {}  # augment.x was true/false: now it gets options
+            if current is not None and not isinstance(current, dict):
+                raise RecipeError(f"override '{item}': '{'.'.join(path[: depth + 1])}' is not a section")
             node = node.setdefault(part, {})
-        if path[-1] == "name" and node.get("name") not in (None, value) and len(path) == 2 and path[0] not in ("augment", "optim"):
-            node.clear()  # switching component: its old options no longer apply
+        section = path[0]
+        if (
+            len(path) == 2 and path[1] == "name" and section not in FIXED_SECTIONS
+            and node.get("name") not in (None, value)
+        ):
+            # Switching component: its old options no longer apply (options set by --set stay).
+            for k in [k for k in node if not str(origins.get(f"{section}.{k}", "")).startswith("--set")]:
+                del node[k]
         node[path[-1]] = value
-        origins[".".join(path)] = "--set"
+        origins[".".join(path)] = f"--set {item}"
     return data
 
 

@@ -41,18 +41,28 @@ class Registry:
     def add(self, component: Component) -> None:
         kind, name = component.kind, component.name
         if kind not in self.components:
-            raise PluginError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+            raise PluginError(f"unknown component kind '{kind}'{did_you_mean(str(kind), KINDS)}")
         if not name or not isinstance(name, str):
             raise PluginError(f"plugin '{component.plugin}' registered a {kind} with an invalid name {name!r}")
-        if component.config is not None and not dataclasses.is_dataclass(component.config):
+        bad_alias = [a for a in component.aliases if not a or not isinstance(a, str) or a == name]
+        if bad_alias:
+            raise PluginError(f"plugin '{component.plugin}' registered {kind} '{name}' with an invalid alias {bad_alias[0]!r}")
+        if component.config is not None and not (
+            isinstance(component.config, type) and dataclasses.is_dataclass(component.config)
+        ):
             raise PluginError(
                 f"plugin '{component.plugin}' registered {kind} '{name}' with a config that is not a dataclass "
                 f"({component.config!r})",
                 hint="pass a @dataclass type whose fields are the options a recipe may set",
             )
-        for key in (name, *component.aliases):
+        keys = (name, *component.aliases)
+        if len(set(keys)) != len(keys):
+            raise PluginError(f"plugin '{component.plugin}' registered {kind} '{name}' with a repeated alias")
+        for key in keys:
             existing = self._lookup(kind, key)
             if existing is not None:
+                if existing.plugin == component.plugin:
+                    raise PluginError(f"plugin '{component.plugin}' registers {kind} '{key}' twice")
                 raise PluginError(
                     f"{kind} '{key}' is registered twice: by plugin '{existing.plugin}' and by plugin "
                     f"'{component.plugin}'",
@@ -62,7 +72,20 @@ class Registry:
         for alias in component.aliases:
             self.aliases[kind][alias] = name
 
+    def remove_plugin(self, plugin: str) -> list[Component]:
+        """Remove every component (and alias) a plugin registered; returns what was removed."""
+        removed = []
+        for kind, table in self.components.items():
+            for name in [n for n, c in table.items() if c.plugin == plugin]:
+                removed.append(table.pop(name))
+            aliases = self.aliases[kind]
+            for alias in [a for a, target in aliases.items() if target not in table]:
+                del aliases[alias]
+        return removed
+
     def _lookup(self, kind: str, name: str) -> Component | None:
+        if not isinstance(name, str):
+            return None
         table = self.components[kind]
         if name in table:
             return table[name]
@@ -70,24 +93,30 @@ class Registry:
         return table.get(target) if target else None
 
     # --- lookup -----------------------------------------------------------------------------
-    def get(self, kind: str, name: str) -> Component:
+    def _check_kind(self, kind: str) -> None:
         if kind not in self.components:
-            raise UnknownComponentError(f"unknown component kind '{kind}'{did_you_mean(kind, KINDS)}")
+            raise UnknownComponentError(f"unknown component kind '{kind}'{did_you_mean(str(kind), KINDS)}")
+
+    def get(self, kind: str, name: str) -> Component:
+        self._check_kind(kind)
         found = self._lookup(kind, name)
         if found is None:
+            if not isinstance(name, str):
+                raise UnknownComponentError(f"a {kind} name must be a string, got {name!r}")
             known = list(self.components[kind]) + list(self.aliases[kind])
             listing = ", ".join(sorted(self.components[kind], key=_natural_key)) or "none"
             raise UnknownComponentError(
                 f"unknown {kind} '{name}'{did_you_mean(name, known)}; registered: {listing}",
-                hint=f"run `ganforge plugins` to see what each plugin provides",
+                hint="run `ganforge plugins` to see what each plugin provides",
             )
         return found
 
     def has(self, kind: str, name: str) -> bool:
-        return self._lookup(kind, name) is not None
+        return kind in self.components and self._lookup(kind, name) is not None
 
     def list(self, kind: str, pattern: str | list[str] = "*") -> list[str]:
         """Names of one kind matching a wildcard pattern (or any of several), naturally sorted."""
+        self._check_kind(kind)
         patterns = [pattern] if isinstance(pattern, str) else list(pattern)
         names = [n for n in self.components[kind] if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
         return sorted(names, key=_natural_key)
@@ -100,5 +129,7 @@ class Registry:
         from .config import make_config
 
         component = self.get(kind, name)
+        if component.builder is None:
+            raise UnknownComponentError(f"{kind} '{name}' is data, not something to build")
         config = make_config(component, options or {}, where=where)
         return component.builder(config) if config is not None else component.builder()

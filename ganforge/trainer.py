@@ -255,6 +255,7 @@ class TrainRun:
     def save_checkpoint(self) -> Path | None:
         sampler_states = self._per_process({d: s.state() for d, s in self.samplers.items()})
         rng_states = self._per_process(self._rng_state())
+        algo_states = self._per_process({k: v.cpu() for k, v in self.algorithm.state_dict().items()})
         if not self.is_main:
             self.accelerator.wait_for_everyone()
             return None
@@ -275,8 +276,9 @@ class TrainRun:
                 for key, value in pstate.items():
                     t = value if torch.is_tensor(value) else torch.tensor(value)
                     state_tensors[f"optim.{group}.{idx}.{key}"] = t
-        for key, value in self.algorithm.state_dict().items():
-            state_tensors[f"algo.{key}"] = value
+        for rank, algo_state in enumerate(algo_states):  # per process: e.g. each has its own image pool
+            for key, value in algo_state.items():
+                state_tensors[f"algo.{rank}.{key}"] = value
         state_meta = {
             "optim_param_groups": optim_meta,
             "samplers": sampler_states,
@@ -314,7 +316,7 @@ class TrainRun:
                 opt.load_state_dict({"state": per_param, "param_groups": param_groups[group]})
             except (ValueError, KeyError, RuntimeError) as exc:
                 raise CheckpointError(f"{state.path}: optimiser '{group}' state does not fit this recipe ({exc})") from None
-        self.algorithm.load_state_dict(split_prefix(state.tensors, "algo"))
+        self.algorithm.load_state_dict(split_prefix(state.tensors, f"algo.{self.rank}"))
         samplers = state.json("samplers")[self.rank]
         for domain, sampler in self.samplers.items():
             sampler.load_state(samplers[domain])

@@ -34,4 +34,18 @@ def register_discriminators(register):
 
 
 # --------------------------------------------------------------------------- algorithms & recipes
-# register_algorithms / register_recipes go here.
+@hookimpl
+def register_algorithms(register):
+    from .algorithm import CycleGANAlgorithm, CycleGANConfig
+
+    register("cyclegan", CycleGANAlgorithm, CycleGANConfig,
+             summary="CycleGAN: two generators, two discriminators, cycle + identity L1, image pool")
+
+
+@hookimpl
+def register_recipes(register):
+    from importlib.resources import files
+
+    for path in sorted(files(__name__).joinpath("recipes").iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".toml"):
+            register(path.name[: -len(".toml")], path)
