@@ -46,7 +46,7 @@ from typing import Any, Literal
 import tomli_w
 
 from .config import build_dataclass, config_to_dict, field_types
-from .errors import RecipeError, did_you_mean
+from .errors import RecipeError, UnknownComponentError, did_you_mean
 from .registry import Registry
 
 SET_SYNTAX = "--set section.key=value (value in TOML syntax, e.g. train.steps=200 or loss.name=\"hinge\")"
@@ -311,6 +311,22 @@ def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -
 
 
 # --- validation ----------------------------------------------------------------------------------
+def _origin_of(origins: dict[str, str], key: str) -> str | None:
+    """Where a key or section was set: the key itself, else the first key inside that section."""
+    if key in origins:
+        return origins[key]
+    prefix = key + "."
+    return next((v for k, v in origins.items() if k.startswith(prefix)), None)
+
+
+def _table(data: dict, section: str, origins: dict[str, str], label: str) -> dict:
+    value = data.get(section, {})
+    if not isinstance(value, dict):
+        where = _origin_of(origins, section) or label
+        raise RecipeError(f"'{section}' in recipe {where} must be a table ([{section}]), got {value!r}")
+    return value
+
+
 def _component(registry: Registry, data: dict, section: str, kind: str, origins: dict[str, str], label: str) -> Part:
     spec = data.get(section)
     if spec is None:
@@ -318,12 +334,22 @@ def _component(registry: Registry, data: dict, section: str, kind: str, origins:
     if isinstance(spec, str):
         spec = {"name": spec}
         data[section] = spec
+    where = _origin_of(origins, f"{section}.name") or _origin_of(origins, section) or label
     if not isinstance(spec, dict) or "name" not in spec:
-        raise RecipeError(f"[{section}] in recipe {label} must name a registered {kind} (name = \"...\")")
+        raise RecipeError(f"[{section}] in recipe {where} must name a registered {kind} (name = \"...\")")
+    if not isinstance(spec["name"], str):
+        raise RecipeError(f"'{section}.name' in recipe {where} must be a string naming a registered {kind}, got {spec['name']!r}")
     options = {k: v for k, v in spec.items() if k != "name"}
-    comp = registry.get(kind, spec["name"])
+    comp = _get(registry, kind, spec["name"], f"{section}.name", where)
     config = build_dataclass_for(comp, options, section, origins)
     return Part(kind=kind, name=comp.name, config=config)
+
+
+def _get(registry: Registry, kind: str, name: str, key: str, where: str):
+    try:
+        return registry.get(kind, name)
+    except UnknownComponentError as exc:
+        raise UnknownComponentError(f"{exc.message} (recipe key '{key}', set in {where})", hint=exc.hint) from None
 
 
 def build_dataclass_for(comp, options: dict, section: str, origins: dict[str, str]):
@@ -334,27 +360,44 @@ def build_dataclass_for(comp, options: dict, section: str, origins: dict[str, st
     return build_dataclass(comp.config, options, section=section, origin=origins.get, what=f"{comp.kind} '{comp.name}'")
 
 
+def _inherit_image_size(registry: Registry, kind: str, section: str, spec: Any, data_part: Part, origins: dict[str, str]) -> None:
+    """Give ``spec`` the dataset's image_size when its component has that option and the recipe left it unset."""
+    image_size = getattr(data_part.config, "image_size", None)
+    if image_size is None or not isinstance(spec, dict) or "image_size" in spec:
+        return
+    name = spec.get("name")
+    if not isinstance(name, str) or not registry.has(kind, name):
+        return  # reported with context where the component is resolved
+    comp = registry.get(kind, name)
+    if comp.config is not None and "image_size" in field_types(comp.config):
+        spec["image_size"] = image_size
+        source = origins.get("data.image_size")
+        origins[f"{section}.image_size"] = (
+            f"{source}, via data.image_size" if source else f"the default data.image_size of dataset '{data_part.name}'"
+        )
+
+
 def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>") -> Recipe:
     """Validate a merged recipe dict against the registry and return the typed recipe."""
-    origins = origins or {}
-    data = copy.deepcopy(data)
+    origins = dict(origins or {})
+    data = _normalize(copy.deepcopy(data))
+    roles = _role_sections(data, registry)
     for key in data:
-        if key not in TOP_LEVEL and key not in _role_sections(data, registry):
-            where = origins.get(key) or label
-            raise RecipeError(f"unknown section or key '{key}' in recipe {where}{did_you_mean(key, TOP_LEVEL)}")
+        if key not in TOP_LEVEL and key not in roles:
+            where = _origin_of(origins, key) or label
+            raise RecipeError(
+                f"unknown section or key '{key}' in recipe {where}{did_you_mean(key, TOP_LEVEL | roles)}",
+                hint="valid: " + ", ".join(sorted(TOP_LEVEL | roles)),
+            )
 
+    data_part = _component(registry, data, "data", "dataset", origins, label)
+    _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
     algorithm = _component(registry, data, "algorithm", "algorithm", origins, label)
     algo_cls_sections = _algorithm_sections(registry, data)
-    data_part = _component(registry, data, "data", "dataset", origins, label)
-    image_size = getattr(data_part.config, "image_size", None)
 
     parts: dict[str, Part] = {}
     for section, kind in algo_cls_sections.items():
-        spec = data.get(section)
-        if isinstance(spec, dict) and "name" in spec and image_size is not None:
-            comp = registry.get(kind, spec["name"])
-            if comp.config is not None and "image_size" in field_types(comp.config) and "image_size" not in spec:
-                spec["image_size"] = image_size
+        _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
         parts[section] = _component(registry, data, section, kind, origins, label)
 
     augment: list[Part] = []
@@ -370,23 +413,32 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
             aug_table[name] = options
         if not isinstance(options, dict):
             raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
-        comp = registry.get("augmentation", name)
+        where = _origin_of(origins, f"augment.{name}") or label
+        comp = _get(registry, "augmentation", name, f"augment.{name}", where)
+        spec = {"name": comp.name, **options}
+        _inherit_image_size(registry, "augmentation", f"augment.{name}", spec, data_part, origins)
+        options = {k: v for k, v in spec.items() if k != "name"}
         augment.append(Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins)))
 
     optim_groups = _algorithm_optim_groups(registry, data)
-    optim_table = data.setdefault("optim", {})
-    for group in optim_table:
+    optim_table = _table(data, "optim", origins, label)
+    for group, options in optim_table.items():
         if group not in optim_groups:
             raise RecipeError(
-                f"unknown optimiser group 'optim.{group}'{did_you_mean(group, optim_groups)}; "
-                f"algorithm '{algorithm.name}' has: {', '.join(optim_groups)}"
+                f"unknown optimiser group 'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label}"
+                f"{did_you_mean(group, optim_groups)}; algorithm '{algorithm.name}' has: {', '.join(optim_groups) or 'none'}"
+            )
+        if not isinstance(options, dict):
+            raise RecipeError(
+                f"'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label} must be a table "
+                f"of optimiser options ([optim.{group}]), got {options!r}"
             )
     optim = {g: build_dataclass(OptimConfig, optim_table.get(g, {}), section=f"optim.{g}", origin=origins.get) for g in optim_groups}
-    train = build_dataclass(TrainConfig, data.get("train", {}), section="train", origin=origins.get)
-    log = build_dataclass(LogConfig, data.get("log", {}), section="log", origin=origins.get)
+    train = build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get)
+    log = build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get)
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise RecipeError(f"'seed' must be an integer, got {seed!r}")
+        raise RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}")
 
     # The written recipe is complete: every default made explicit, so a run directory says it all.
     raw = {k: v for k, v in data.items() if k not in ("extends",)}
@@ -442,6 +494,8 @@ def _role_sections(data: dict, registry: Registry) -> set[str]:
 
 def load_recipe(ref: str, registry: Registry, overrides: list[str] | None = None) -> Recipe:
     """Load a recipe by registered name or path, apply ``--set`` overrides and validate it."""
+    if not isinstance(ref, str) or not ref.strip():
+        raise RecipeError(f"a recipe is a registered name or a .toml path, got {ref!r}")
     data, origins = _resolve_chain(ref, registry, None, [])
     data.setdefault("name", ref if not _looks_like_path(ref) else Path(ref).stem)
     data = apply_overrides(data, origins, overrides or [])

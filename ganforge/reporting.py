@@ -44,7 +44,7 @@ class Reporter:
         acc = run.accelerator
         self.line(
             f"[bold]ganforge[/bold] {run.recipe.name}: {run.recipe.train.steps} steps, batch {run.recipe.train.batch_size} "
-            f"per process, {acc.distributed_type.value} x{run.world} process(es) on {run.device}, "
+            f"per process, {_describe(acc.distributed_type.value, run.world)} on {run.device}, "
             f"{run.threads} thread(s) each, mixed precision {acc.mixed_precision}"
         )
         self.line(f"run directory: {run.run_dir}")
@@ -120,6 +120,12 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _describe(distributed_type: str, world: int) -> str:
+    if world == 1:
+        return "1 process"
+    return f"{world} processes ({distributed_type}, world size {world})"
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -14,7 +14,7 @@ import random
 import shutil
 import signal
 import time
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,13 @@ class TrainRun:
         # broadcast_buffers=False: a discriminator runs several forwards (real, fake) before one
         # backward; re-broadcasting BatchNorm buffers in between breaks autograd under DDP.
         ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
-        self.accelerator = Accelerator(mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp])
+        # Newer torch renames the option but keeps it working; its warning would only confuse users.
+        warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated")
+        # cpu=True without CUDA: Accelerate otherwise ignores torchrun's environment on a CPU-only
+        # machine and silently runs every process on its own (measured: world size 1 per process).
+        self.accelerator = Accelerator(
+            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available()
+        )
         self.is_main = self.accelerator.is_main_process
         self.world = self.accelerator.num_processes
         self.rank = self.accelerator.process_index

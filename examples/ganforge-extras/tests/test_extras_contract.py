@@ -33,6 +33,8 @@ def test_registers_exactly_its_components(extras, registry):
         provided[c.kind].append(c.name)
     assert provided == EXPECTED
     for component in registry.all():
+        if component.kind == "recipe":
+            continue  # a recipe's description lives in its TOML
         assert component.summary, f"{component.kind} '{component.name}' has no summary"
 
 
