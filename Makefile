@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make demo` (set up + train the quickstart + sample) and
+# `make test` (set up + run every test). Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Real images for tests live beside the clone (../shared/data); point elsewhere with GANFORGE_DATA.
+export GANFORGE_DATA ?= $(abspath ../shared/data)
+# Two cores: one process with both threads beats anything parallel (oversubscription is brutal).
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup demo test clean
+
+$(BIN)/.ganforge-installed: pyproject.toml examples/ganforge-extras/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]" -e examples/ganforge-extras
+	touch $@
+
+setup: $(BIN)/.ganforge-installed
+
+demo: setup
+	rm -rf runs/quickstart
+	$(BIN)/ganforge train --recipe dcgan-shapes --output-dir runs/quickstart
+	$(BIN)/ganforge sample --checkpoint runs/quickstart --num 64 --seed 0 --output runs/quickstart/samples.png
+	@echo "Samples: runs/quickstart/samples.png  progress: runs/quickstart/progress.gif  losses: runs/quickstart/losses.png"
+
+test: setup
+	$(BIN)/python -m pytest -q tests examples/ganforge-extras/tests
+
+clean:
+	rm -rf $(VENV) runs build dist *.egg-info

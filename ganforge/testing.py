@@ -1,0 +1,407 @@
+"""Test helpers for plugin authors (and ganforge's own tests).
+
+Load plugins in isolation from whatever is installed on the machine, make that set the one the
+CLI sees, and check that components honour the contracts in :mod:`ganforge.components`::
+
+    from ganforge.testing import check_plugin, isolated_plugins
+    import my_ganforge_plugin
+
+    def test_contracts():
+        check_plugin(isolated_plugins(my_ganforge_plugin, strict=True))
+
+A plugin's recipes usually name components of other plugins (a loss, a dataset); add those plugins
+to the set too (``isolated_plugins(my_plugin, ganforge_losses, ...)``) or check single components
+with :func:`check_component`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from . import plugins as _plugins
+from .components import Algorithm
+from .config import build_dataclass, config_to_dict
+from .errors import DataError, GanforgeError
+from .hookspecs import KINDS
+from .plugins import PluginSet, set_plugins
+from .registry import Component, Registry
+
+__all__ = [
+    "FakeEntryPoint",
+    "check_component",
+    "check_plugin",
+    "isolated_plugins",
+    "use_plugins",
+]
+
+SKIPPED_NEEDS_DATA = "skipped: needs data"
+_TOLERANCE = 1e-4  # on the [-1, 1] image range
+
+
+# --- isolation ---------------------------------------------------------------------------------
+@dataclasses.dataclass
+class FakeEntryPoint:
+    """Stands in for an ``importlib.metadata.EntryPoint``: ``load()`` returns ``plugin`` or raises ``error``."""
+
+    name: str
+    plugin: Any = None
+    error: BaseException | None = None
+    value: str | None = None
+    dist: Any = None
+
+    def __post_init__(self):
+        if self.value is None:
+            self.value = getattr(self.plugin, "__name__", None) or f"fake_{self.name}"
+
+    def load(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.plugin
+
+
+def isolated_plugins(*plugins: Any, entry_points: Iterable | None = None, strict: bool | None = False) -> PluginSet:
+    """A :class:`PluginSet` holding only ``plugins`` (and ``entry_points``), never the installed ones.
+
+    Each plugin is a module or object with ``@hookimpl`` functions, or a ``(name, plugin)`` pair to
+    choose its plugin name (default: the module's ``__name__``, or the class name). ``entry_points``
+    are EntryPoint-like objects (see :class:`FakeEntryPoint`) loaded the way installed ones are.
+    ``strict=True`` makes any plugin problem raise :class:`~ganforge.errors.PluginError`;
+    ``strict=None`` takes it from ``GANFORGE_STRICT_PLUGINS``.
+    """
+    plugin_set = PluginSet(strict=strict)
+    if entry_points is not None:
+        plugin_set.load_entry_points(entry_points)
+    for item in plugins:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, obj = item
+        else:
+            obj = item
+            base = getattr(obj, "__name__", None) or type(obj).__name__
+            name, n = base, 2
+            while name in plugin_set.infos or plugin_set.pm.has_plugin(name):
+                name, n = f"{base}-{n}", n + 1
+        plugin_set.add(obj, name=name)
+    return plugin_set
+
+
+@contextlib.contextmanager
+def use_plugins(plugin_set: PluginSet) -> Iterator[PluginSet]:
+    """Make ``plugin_set`` the process-wide set (what ``get_plugins()`` and the CLI see), then restore."""
+    previous = _plugins._DEFAULT
+    set_plugins(plugin_set)
+    try:
+        yield plugin_set
+    finally:
+        set_plugins(previous)
+
+
+# --- contract checks ---------------------------------------------------------------------------
+def _as_registry(registry: Registry | PluginSet) -> Registry:
+    return registry.registry if isinstance(registry, PluginSet) else registry
+
+
+def _label(comp: Component) -> str:
+    return f"{comp.kind} '{comp.name}' (plugin '{comp.plugin}')"
+
+
+def _fail(label: str, message: str) -> AssertionError:
+    return AssertionError(f"{label}: {message}")
+
+
+def _default_config(comp: Component, label: str):
+    try:
+        config = comp.default_config()
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(label, f"its config {comp.config.__name__} cannot be created with defaults: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    if config is not None:
+        # Recipes and checkpoints store configs as TOML/JSON and read them back: the defaults must survive that.
+        try:
+            stored = {k: v for k, v in config_to_dict(config).items() if v is not None}
+            rebuilt = build_dataclass(comp.config, stored, section=comp.kind, what=label)
+        except (TypeError, ValueError, GanforgeError) as exc:
+            raise _fail(label, f"its default config does not survive being written to a recipe and read back: {exc}") from exc
+        if config_to_dict(rebuilt) != config_to_dict(config):
+            raise _fail(label, f"its default config reads back as {rebuilt!r}, not {config!r}")
+    return config
+
+
+def _build(comp: Component, label: str, config: Any) -> Any:
+    return comp.builder(config) if config is not None else comp.builder()
+
+
+def _images(size: int, batch: int = 2, *, grad: bool = False) -> Tensor:
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    return x.requires_grad_(grad)
+
+
+def _check_images(label: str, out: Any, what: str, shape: tuple[int, ...] | None = None) -> None:
+    if not isinstance(out, Tensor):
+        raise _fail(label, f"{what} must be a tensor, got {type(out).__name__}")
+    if shape is not None and tuple(out.shape) != shape:
+        raise _fail(label, f"{what} has shape {list(out.shape)}, expected {list(shape)}")
+    if out.dim() != 4 or out.shape[1] != 3:
+        raise _fail(label, f"{what} has shape {list(out.shape)}, expected images [B, 3, H, W]")
+    if not out.is_floating_point():
+        raise _fail(label, f"{what} has dtype {out.dtype}, expected a floating-point tensor")
+    if not torch.isfinite(out).all():
+        raise _fail(label, f"{what} contains NaN or inf")
+    low, high = float(out.min()), float(out.max())
+    if low < -1 - _TOLERANCE or high > 1 + _TOLERANCE:
+        raise _fail(label, f"{what} has values in [{low:.3g}, {high:.3g}], expected images in [-1, 1]")
+
+
+def _module(label: str, obj: Any) -> nn.Module:
+    if not isinstance(obj, nn.Module):
+        raise _fail(label, f"the builder must return an nn.Module, got {type(obj).__name__}")
+    return obj
+
+
+def _check_generator(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    net = _module(label, _build(comp, label, config))
+    if hasattr(net, "noise_size"):
+        noise = net.noise_size
+        if isinstance(noise, bool) or not isinstance(noise, int) or noise < 1:
+            raise _fail(label, f"noise_size must be a positive int, got {noise!r}")
+        with torch.no_grad():
+            out = net(torch.randn(2, noise))
+        _check_images(label, out, f"the output for noise [2, {noise}]")
+        if out.shape[0] != 2:
+            raise _fail(label, f"the output for noise [2, {noise}] has batch size {out.shape[0]}, expected 2")
+        size = getattr(config, "image_size", None)
+        if isinstance(size, int) and tuple(out.shape[-2:]) != (size, size):
+            raise _fail(label, f"the output is {out.shape[-2]}x{out.shape[-1]} pixels, but its config says image_size={size}")
+    else:
+        x = _images(64)
+        with torch.no_grad():
+            out = net(x)
+        _check_images(label, out, "the output for images [2, 3, 64, 64] (an image-to-image generator; "
+                                  "a noise-to-image one must have `noise_size`)", shape=tuple(x.shape))
+    return "ok"
+
+
+def _check_discriminator(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    net = _module(label, _build(comp, label, config))
+    size = getattr(config, "image_size", None)
+    size = size if isinstance(size, int) and not isinstance(size, bool) else 64
+    x = _images(size, grad=True)
+    out = net(x)
+    if not isinstance(out, Tensor):
+        raise _fail(label, f"the output must be a tensor, got {type(out).__name__}")
+    if out.dim() < 1 or out.shape[0] != 2:
+        raise _fail(label, f"the output for images [2, 3, {size}, {size}] has shape {list(out.shape)}, expected [2, ...]")
+    if not torch.isfinite(out).all():
+        raise _fail(label, "the output contains NaN or inf")
+    if not out.requires_grad:
+        raise _fail(label, "the output does not depend differentiably on the input (the generator learns through it)")
+    (grad,) = torch.autograd.grad(out.float().sum(), x, allow_unused=True)
+    if grad is None:
+        raise _fail(label, "no gradient reaches the input images (the generator learns through it)")
+    return "ok"
+
+
+def _check_scalar(label: str, value: Any, what: str, inputs: list[Tensor]) -> None:
+    if not isinstance(value, Tensor) or value.dim() != 0:
+        shape = list(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise _fail(label, f"{what} must return a scalar tensor, got {shape}")
+    if not torch.isfinite(value):
+        raise _fail(label, f"{what} returned {float(value)}")
+    if not value.requires_grad:
+        raise _fail(label, f"{what} has no gradient (it must be differentiable in its inputs)")
+    grads = torch.autograd.grad(value, inputs, allow_unused=True)
+    if all(g is None for g in grads):
+        raise _fail(label, f"{what} has no gradient with respect to its inputs")
+
+
+def _check_loss(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    loss = _build(comp, label, config)
+    for method in ("d_loss", "g_loss"):
+        if not callable(getattr(loss, method, None)):
+            raise _fail(label, f"has no {method}() (see ganforge.components.AdversarialLoss)")
+    for shape in ((2,), (2, 1), (2, 1, 6, 6)):
+        real = torch.randn(shape, requires_grad=True)
+        fake = torch.randn(shape, requires_grad=True)
+        _check_scalar(label, loss.d_loss(real, fake), f"d_loss on outputs of shape {list(shape)}", [real, fake])
+        fake = torch.randn(shape, requires_grad=True)
+        _check_scalar(label, loss.g_loss(fake), f"g_loss on outputs of shape {list(shape)}", [fake])
+    penalty = getattr(loss, "penalty", None)
+    if callable(penalty):
+        weight = torch.randn(3, requires_grad=True)
+
+        def critic(x: Tensor) -> Tensor:
+            return (x.mean(dim=(2, 3)) * weight).sum(dim=1)
+
+        real, fake = _images(8), _images(8)
+        value = penalty(critic, real, fake)
+        if value is not None:
+            _check_scalar(label, value, "penalty(critic, real, fake)", [weight])
+    return "ok"
+
+
+def _check_augmentation(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    aug = _build(comp, label, config)
+    if not callable(aug):
+        raise _fail(label, f"the builder must return a callable augmentation, got {type(aug).__name__}")
+    stage = getattr(aug, "stage", "step")
+    if stage not in ("real", "step"):
+        raise _fail(label, f"stage must be 'real' or 'step', got {stage!r}")
+    x = _images(32, grad=stage == "step")
+    before = x.detach().clone()
+    out = aug(x)
+    if not isinstance(out, Tensor):
+        raise _fail(label, f"must return a tensor, got {type(out).__name__}")
+    if out.shape != x.shape or out.dtype != x.dtype:
+        raise _fail(label, f"changed images {x.dtype} {list(x.shape)} into {out.dtype} {list(out.shape)}; "
+                           "an augmentation must keep shape and dtype")
+    if not torch.equal(x.detach(), before):
+        raise _fail(label, "modified its input in place")
+    if not torch.isfinite(out).all():
+        raise _fail(label, "returned NaN or inf")
+    if stage == "step":
+        if not out.requires_grad:
+            raise _fail(label, "is a 'step' augmentation but its output has no gradient (it must be differentiable)")
+        (grad,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+        if grad is None:
+            raise _fail(label, "is a 'step' augmentation but no gradient reaches its input")
+    return "ok"
+
+
+def _check_dataset(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    try:
+        domains = _build(comp, label, config)
+    except DataError:
+        return SKIPPED_NEEDS_DATA
+    if not isinstance(domains, Mapping) or not domains:
+        raise _fail(label, f"the builder must return a non-empty {{domain: dataset}} mapping, got {type(domains).__name__}")
+    for domain, dataset in domains.items():
+        what = f"domain '{domain}'"
+        try:
+            n = len(dataset)
+        except TypeError:
+            raise _fail(label, f"{what} is not a sized dataset ({type(dataset).__name__})") from None
+        if n < 1:
+            raise _fail(label, f"{what} is empty")
+        item = dataset[0]
+        if not isinstance(item, Tensor) or item.dim() != 3:
+            shape = list(item.shape) if isinstance(item, Tensor) else type(item).__name__
+            raise _fail(label, f"{what}: an item must be an image tensor [3, H, W], got {shape}")
+        _check_images(label, item.unsqueeze(0), f"{what}: item 0")
+    return "ok"
+
+
+def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
+    from .recipes import TOP_LEVEL
+
+    cls = comp.builder
+    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+        raise _fail(label, f"must be registered as a subclass of ganforge.components.Algorithm, got {cls!r}")
+    sections, roles, optimizers = dict(cls.sections), dict(cls.roles), dict(cls.optimizers)
+    network_kinds = [k for k in KINDS if k not in ("algorithm", "recipe")]
+    for section, kind in sections.items():
+        if kind not in network_kinds:
+            raise _fail(label, f"section '{section}' has kind {kind!r}, expected one of {', '.join(network_kinds)}")
+        if section in TOP_LEVEL:
+            raise _fail(label, f"section '{section}' clashes with the recipe key '{section}'")
+    for role, section in roles.items():
+        if section not in sections:
+            raise _fail(label, f"role '{role}' is built from section '{section}', which is not in sections "
+                               f"({', '.join(sections) or 'none'})")
+    for group, members in optimizers.items():
+        if isinstance(members, str) or not isinstance(members, (tuple, list)):
+            raise _fail(label, f"optimizer group '{group}' must list roles as a tuple, got {members!r}")
+        for role in members:
+            if role not in roles:
+                raise _fail(label, f"optimizer group '{group}' updates role '{role}', which is not in roles "
+                                   f"({', '.join(roles) or 'none'})")
+    domains = cls.domains
+    if isinstance(domains, str) or not domains or not all(isinstance(d, str) for d in domains):
+        raise _fail(label, f"domains must be a non-empty tuple of names, got {domains!r}")
+    config = _default_config(comp, label)
+    algorithm = _build(comp, label, config)
+    if not isinstance(algorithm, cls):
+        raise _fail(label, f"building it returned {type(algorithm).__name__}, not an instance of {cls.__name__}")
+    return "ok"
+
+
+def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
+    from .recipes import load_recipe
+
+    try:
+        load_recipe(comp.name, registry)
+    except GanforgeError as exc:
+        raise _fail(label, f"does not load: {exc}") from exc
+    return "ok"
+
+
+_CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
+    "generator": _check_generator,
+    "discriminator": _check_discriminator,
+    "loss": _check_loss,
+    "augmentation": _check_augmentation,
+    "dataset": _check_dataset,
+    "algorithm": _check_algorithm,
+    "recipe": _check_recipe,
+}
+
+
+def check_component(registry: Registry | PluginSet, kind: str, name: str) -> str:
+    """Build ``kind`` ``name`` from its default config and check it honours its contract.
+
+    Returns ``"ok"``, or ``"skipped: needs data"`` for a dataset whose defaults need files.
+    Raises :class:`AssertionError` naming the component when a check fails. Runs on the CPU and
+    leaves torch's random state as it was.
+    """
+    registry = _as_registry(registry)
+    if kind not in _CHECKS:
+        raise AssertionError(f"unknown component kind '{kind}' (kinds: {', '.join(_CHECKS)})")
+    if not registry.has(kind, name):
+        raise AssertionError(f"{kind} '{name}' is not registered (registered: {', '.join(registry.list(kind)) or 'none'})")
+    comp = registry.get(kind, name)
+    label = _label(comp)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            return _CHECKS[kind](registry, comp, label)
+        except AssertionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any crash is a broken contract, reported with its name
+            raise _fail(label, f"{type(exc).__name__}: {exc}") from exc
+
+
+def check_plugin(plugin_set: PluginSet) -> dict[str, str]:
+    """Check every component a plugin set registers; also fails on plugin load failures and warnings.
+
+    Returns ``{"kind:name": result}``; raises one :class:`AssertionError` listing every problem.
+    """
+    problems: list[str] = []
+    try:
+        registry = plugin_set.registry
+    except GanforgeError as exc:  # strict sets raise on the first problem
+        raise AssertionError(str(exc)) from exc
+    for info in plugin_set.infos.values():
+        if info.error:
+            problems.append(f"plugin '{info.name}' {info.error}")
+        problems.extend(f"plugin '{info.name}' {warning}" for warning in info.warnings)
+    results: dict[str, str] = {}
+    for comp in registry.all():
+        key = f"{comp.kind}:{comp.name}"
+        try:
+            results[key] = check_component(registry, comp.kind, comp.name)
+        except AssertionError as exc:
+            results[key] = "failed"
+            problems.append(str(exc))
+    if problems:
+        raise AssertionError(f"{len(problems)} problem(s):\n" + "\n".join(f"- {p}" for p in problems))
+    return results
+
