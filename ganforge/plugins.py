@@ -207,10 +207,10 @@ class PluginSet:
                 try:
                     impl.function(*[{"register": register}[arg] for arg in impl.argnames])
                 except PluginError as exc:
-                    self._fail(info, f"failed while registering {kind}s: {exc.message}", exc, exc.hint)
+                    self._fail(info, f"failed in {HOOKS[kind]}: {exc.message}", exc, exc.hint)
                     break
                 except Exception as exc:  # noqa: BLE001
-                    self._fail(info, f"failed while registering {kind}s: {type(exc).__name__}: {exc}", exc)
+                    self._fail(info, f"failed in {HOOKS[kind]}: {type(exc).__name__}: {exc}", exc)
                     break
             if info.error:
                 continue

@@ -49,6 +49,10 @@ from .config import build_dataclass, config_to_dict, field_types
 from .errors import RecipeError, UnknownComponentError, did_you_mean
 from .registry import Registry
 
+class UnknownRecipeError(RecipeError):
+    """A recipe name (given, or in ``extends``) that no plugin registers."""
+
+
 SET_SYNTAX = "--set section.key=value (value in TOML syntax, e.g. train.steps=200 or loss.name=\"hinge\")"
 
 
@@ -194,7 +198,7 @@ def _locate(ref: str, registry: Registry, relative_to: Path | None, referrer: st
         )
     if not registry.has("recipe", ref):
         known = registry.list("recipe")
-        raise RecipeError(
+        raise UnknownRecipeError(
             f"unknown recipe '{ref}'{context}{did_you_mean(ref, known)}",
             hint="`ganforge recipes` lists them; a path to a .toml file works too",
         )

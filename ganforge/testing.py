@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from . import plugins as _plugins
 from .components import Algorithm
 from .config import build_dataclass, config_to_dict
-from .errors import DataError, GanforgeError
+from .errors import DataError, GanforgeError, UnknownComponentError
 from .hookspecs import KINDS
 from .plugins import PluginSet, set_plugins
 from .registry import Component, Registry
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 SKIPPED_NEEDS_DATA = "skipped: needs data"
+SKIPPED_NEEDS_PLUGINS = "skipped: needs other plugins"
 _TOLERANCE = 1e-4  # on the [-1, 1] image range
 
 
@@ -335,10 +336,13 @@ def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
 
 
 def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
-    from .recipes import load_recipe
+    from .recipes import UnknownRecipeError, load_recipe
 
     try:
         load_recipe(comp.name, registry)
+    except (UnknownComponentError, UnknownRecipeError) as exc:
+        # It builds on a plugin that is not in this set: check it next to that plugin.
+        return f"{SKIPPED_NEEDS_PLUGINS} ({exc.message})"
     except GanforgeError as exc:
         raise _fail(label, f"does not load: {exc}") from exc
     return "ok"
@@ -358,7 +362,9 @@ _CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
 def check_component(registry: Registry | PluginSet, kind: str, name: str) -> str:
     """Build ``kind`` ``name`` from its default config and check it honours its contract.
 
-    Returns ``"ok"``, or ``"skipped: needs data"`` for a dataset whose defaults need files.
+    Returns ``"ok"``, ``"skipped: needs data"`` for a dataset whose defaults need files, or
+    ``"skipped: needs other plugins (...)"`` for a recipe naming a component or recipe that is not
+    registered (it builds on another plugin; put that plugin in the set to check it).
     Raises :class:`AssertionError` naming the component when a check fails. Runs on the CPU and
     leaves torch's random state as it was.
     """

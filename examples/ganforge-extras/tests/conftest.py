@@ -13,7 +13,7 @@ from ganforge.testing import isolated_plugins
 @pytest.fixture
 def extras():
     """A plugin set holding only this plugin."""
-    return isolated_plugins(ganforge_extras)
+    return isolated_plugins(ganforge_extras, strict=True)
 
 
 @pytest.fixture
@@ -29,7 +29,9 @@ def with_builtins():
     import ganforge_dcgan
     import ganforge_losses
 
-    return isolated_plugins(ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_extras)
+    return isolated_plugins(
+        ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_extras, strict=True
+    )
 
 
 @pytest.fixture(autouse=True)

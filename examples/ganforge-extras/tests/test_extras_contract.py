@@ -17,12 +17,24 @@ EXPECTED = {
 
 
 def test_plugin_passes_the_contract_checks(extras):
-    check_plugin(extras)
+    results = check_plugin(extras)
+    assert results == {
+        "generator:tiny-mlp": "ok",
+        "loss:relativistic": "ok",
+        "augmentation:noise": "ok",
+        # Alone, the recipe cannot resolve: it extends a built-in recipe (checked below with it).
+        "recipe:shapes-mlp": results["recipe:shapes-mlp"],
+    }
+    assert results["recipe:shapes-mlp"].startswith("skipped: needs other plugins")
+
+
+def test_recipe_passes_the_contract_checks_next_to_the_builtins(with_builtins):
+    assert check_component(with_builtins.registry, "recipe", "shapes-mlp") == "ok"
 
 
 @pytest.mark.parametrize("kind,name", [(k, n) for k, names in EXPECTED.items() if k != "recipe" for n in names])
 def test_each_component_passes_the_contract_checks(registry, kind, name):
-    check_component(registry, kind, name)
+    assert check_component(registry, kind, name) == "ok"
 
 
 def test_registers_exactly_its_components(extras, registry):
