@@ -442,21 +442,34 @@ def train(
                 run._apply_lr()
                 logs = run.algorithm.train_step(run, run.next_batch())
                 bad = _finite(logs)
+                if run.world > 1 and _agree_stop(run, bad is not None) and bad is None:
+                    # Every process must take the same branch (stop or roll back), or they fall out of step.
+                    bad = "the loss of another process"
+                    logs = {**logs, bad: float("nan")}
                 if bad is not None:
                     if recipe.train.on_nan == "rollback" and last_saved > 0 and run.rollbacks < 5:
+                        # The checkpoint holds the scale and count from before the divergence: carry the
+                        # current ones over, or the same rollback would repeat forever at the same rate.
+                        lr_scale, rollbacks, failed_step = run.lr_scale, run.rollbacks, run.step + 1
                         run.load_checkpoint(read_latest(run.run_dir / CHECKPOINTS))
-                        run.lr_scale *= recipe.train.rollback_lr_factor
-                        run.rollbacks += 1
+                        run.lr_scale = lr_scale * recipe.train.rollback_lr_factor
+                        run.rollbacks = rollbacks + 1
+                        if run.is_main:  # the steps after the checkpoint will be logged again
+                            _truncate_metrics(run.run_dir / METRICS_FILE, run.step)
                         say.line(
-                            f"non-finite {bad} at step {run.step + 1}: rolled back to step {run.step} and "
+                            f"non-finite {bad} at step {failed_step}: rolled back to step {run.step} and "
                             f"scaled learning rates by {run.lr_scale:g}"
                         )
                         continue
+                    kept = (
+                        f"the last good checkpoint (step {last_saved}) is kept in {run.run_dir / CHECKPOINTS}"
+                        if last_saved > 0 else "no checkpoint had been written yet"
+                    )
                     raise TrainingError(
-                        f"training diverged: {bad} became {logs[bad]} at step {run.step + 1}; the last good "
-                        f"checkpoint (step {last_saved}) is kept in {run.run_dir / CHECKPOINTS}",
+                        f"training diverged: {bad} became {logs[bad]} at step {run.step + 1}; {kept}",
                         hint="lower the learning rates (--set optim.<group>.lr=...), use --mixed-precision no, "
-                        "or set train.on_nan=\"rollback\"",
+                        + ("or set train.on_nan=\"rollback\"" if recipe.train.on_nan != "rollback"
+                           else f"and resume ({run.rollbacks} rollback(s) were tried)"),
                     )
                 run.algorithm.after_step(run)
                 run.step += 1

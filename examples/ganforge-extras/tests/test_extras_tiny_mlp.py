@@ -52,10 +52,13 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-def test_is_small():
+def test_architecture_and_size():
     gen = TinyMLPGenerator(TinyMLPConfig())
-    # 64*256 + 256*256 + 256*3072 + 3072 weights/biases + BatchNorm affine parameters
-    assert sum(p.numel() for p in gen.parameters()) == 64 * 256 + 256 * 256 + 256 * 3072 + 3072 + 4 * 256
+    linears = [m for m in gen.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(64, 256), (256, 512), (512, 1024), (1024, 3072)]
+    weights = 64 * 256 + 256 * 512 + 512 * 1024 + 1024 * 3072
+    batchnorm = 2 * (256 + 512 + 1024)  # weight and bias
+    assert sum(p.numel() for p in gen.parameters()) == weights + batchnorm + 3072  # + the output bias
 
 
 def test_fits_a_target_image():

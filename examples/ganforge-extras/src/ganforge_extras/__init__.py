@@ -33,7 +33,7 @@ def register_generators(register):
         "tiny-mlp",
         build_tiny_mlp,
         TinyMLPConfig,
-        summary="Tiny MLP generator: noise -> image through two hidden layers (quick experiments)",
+        summary="Tiny MLP generator: noise -> image through three widening hidden layers (quick experiments)",
     )
 
 

@@ -28,12 +28,14 @@ practice the difference is negligible and saves a discriminator forward pass per
 
 Consequences for use:
 
-- ``d_loss`` must be called before ``g_loss`` (every ganforge algorithm updates the discriminator
-  first); ``g_loss`` raises ``RuntimeError`` otherwise.
+- ``d_loss`` must be called before ``g_loss``, so the loss suits algorithms that update the
+  discriminator first, like ``gan``. ``g_loss`` raises ``RuntimeError`` otherwise, so an algorithm
+  that updates the generator first, like ``cyclegan``, fails on its first step instead of
+  training with the wrong real outputs.
 - The stored outputs are not part of ``state_dict()`` (there is nothing to resume: the next step's
   ``d_loss`` refreshes them before ``g_loss`` reads them).
-- One loss instance serves one discriminator. An algorithm with two discriminators (CycleGAN)
-  must build one loss per discriminator, or interleave ``d_loss``/``g_loss`` pairwise.
+- One loss instance serves one discriminator: an algorithm with several discriminators must
+  build one loss per discriminator (or interleave ``d_loss``/``g_loss`` pairwise).
 
 Everything is computed in float32, so bf16/fp16 autocast does not degrade the loss.
 """
@@ -82,7 +84,8 @@ class RelativisticAverageLoss(AdversarialLoss):
         if self.last_real_out is None:
             raise RuntimeError(
                 "the relativistic loss needs the discriminator's outputs on real images: call d_loss() "
-                "before g_loss() (it reuses the real outputs of the most recent d_loss call)"
+                "before g_loss() (it reuses the real outputs of the most recent d_loss call), so it only "
+                "works with algorithms that update the discriminator first, such as 'gan' (not 'cyclegan')"
             )
         fake = fake_out.float()
         real = self.last_real_out.to(fake.device)

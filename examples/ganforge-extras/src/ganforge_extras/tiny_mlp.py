@@ -1,8 +1,10 @@
 """A tiny fully connected noise-to-image generator for quick experiments.
 
-Far smaller and faster than a convolutional generator at the sizes it is meant for (16-32 px),
-so a recipe with it trains in a few minutes on a CPU. It has no spatial prior, so expect blurrier
-samples than from DCGAN; it is a baseline and a smoke-test generator, not a quality one.
+Four matrix multiplications per batch: at the sizes it is meant for (16-32 px) it is about as
+fast as the small DCGAN generator of ``dcgan-shapes`` (it has more parameters, ~3.8 M at the
+defaults, but no convolutions), so a recipe with it trains in minutes on a CPU. It has no spatial
+prior, so expect noisier samples and less stable training than with DCGAN: it is a baseline and
+a generator for quick experiments, not a quality one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import Tensor, nn
 class TinyMLPConfig:
     image_size: int = 32  # output images are image_size x image_size (inherits data.image_size)
     noise_size: int = 64  # length of the input noise vector
-    hidden: int = 256  # width of the two hidden layers
+    hidden: int = 256  # width of the first hidden layer (the next two have 2x and 4x as many units)
 
     def __post_init__(self):
         for key in ("image_size", "noise_size", "hidden"):
@@ -28,10 +30,12 @@ class TinyMLPConfig:
 class TinyMLPGenerator(nn.Module):
     """Noise ``[B, noise_size]`` -> images ``[B, 3, image_size, image_size]`` in [-1, 1].
 
-    ``Linear -> BatchNorm -> ReLU`` twice (``hidden`` units), then ``Linear -> tanh`` to
-    ``3 * image_size**2`` values reshaped to an image. Noise shaped ``[B, noise_size, 1, 1]``
-    (as convolutional generators take it) is accepted too. Like any BatchNorm network it needs
-    batches of at least 2 images in training mode.
+    Three ``Linear -> BatchNorm -> LeakyReLU(0.2)`` blocks of ``hidden``, ``2 * hidden`` and
+    ``4 * hidden`` units (the classic widening MLP GAN generator), then ``Linear -> tanh`` to
+    ``3 * image_size**2`` values reshaped to an image. BatchNorm keeps the features spread across
+    the batch, which noticeably reduces mode collapse against a convolutional discriminator.
+    Noise shaped ``[B, noise_size, 1, 1]`` (as convolutional generators take it) is accepted too.
+    Like any BatchNorm network it needs batches of at least 2 images in training mode.
     """
 
     def __init__(self, config: TinyMLPConfig | None = None):
@@ -39,17 +43,14 @@ class TinyMLPGenerator(nn.Module):
         self.config = config or TinyMLPConfig()
         self.noise_size = self.config.noise_size
         self.image_size = self.config.image_size
-        hidden, out = self.config.hidden, 3 * self.config.image_size**2
-        self.net = nn.Sequential(
-            nn.Linear(self.noise_size, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden, bias=False),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, out),
-            nn.Tanh(),
-        )
+        hidden = self.config.hidden
+        widths = [self.noise_size, hidden, 2 * hidden, 4 * hidden]
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip(widths, widths[1:]):
+            # No bias before BatchNorm: its shift would be cancelled by the normalisation.
+            layers += [nn.Linear(n_in, n_out, bias=False), nn.BatchNorm1d(n_out), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Linear(widths[-1], 3 * self.image_size**2), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
         z = z.flatten(1)
