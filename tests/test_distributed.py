@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli_helpers import DATA, image_size, metrics, ok, run_cli, subprocess_env
+from _cli_helpers import DATA, image_size, metrics, ok, run_cli, subprocess_env, tensors
 
 pytestmark = pytest.mark.distributed
 
@@ -60,7 +60,5 @@ def test_two_process_cyclegan_cats(tmp_path):
                     "log.num_samples=12", "log.gif=false", "log.plots=false")
     assert_one_set_of_files(run, proc, 2)
     # both processes' image pools are kept, so a resume can restore each
-    from _cli_helpers import tensors
-
     keys = tensors(run / "checkpoints" / "step-00000002" / "state.safetensors")
     assert any(k.startswith("algo.0.pool_a") for k in keys) and any(k.startswith("algo.1.pool_a") for k in keys)

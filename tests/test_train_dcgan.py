@@ -72,7 +72,7 @@ def shapes_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("shapes") / "run"
     result = run_cli("train", "--recipe", "dcgan-shapes", "--steps", 4, "-o", run, *SHAPES_ARGS)
     ok(result)
-    assert f"done: step 4" in result.output
+    assert "done: step 4" in result.output
     return run
 
 
