@@ -48,7 +48,11 @@ class Reporter:
             f"{run.threads} thread(s) each, mixed precision {acc.mixed_precision}"
         )
         self.line(f"run directory: {run.run_dir}")
-        self._t0 = self._t_window = time.perf_counter()
+        # After a resume the logged time continues from where the metrics log left off.
+        rows = read_metrics(run.run_dir / METRICS_FILE)
+        offset = rows[-1]["time"] if rows else 0.0
+        self._t_window = time.perf_counter()
+        self._t0 = self._t_window - offset
         self._step_window = run.step
         if self.show_bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

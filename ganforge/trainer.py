@@ -105,7 +105,7 @@ class TrainRun:
             from accelerate.utils import broadcast_object_list
 
             self.run_dir = Path(broadcast_object_list([str(self.run_dir)])[0])
-        threads = recipe.train.threads or max(1, available_cores() // self.world)
+        threads = recipe.train.threads or _env_threads() or max(1, available_cores() // self.world)
         torch.set_num_threads(threads)
         self.threads = threads
         self.step = 0
@@ -248,8 +248,7 @@ class TrainRun:
         """Checkpoint metadata for each stored network: registered name and config."""
         entries = {}
         for role, module in nets.items():
-            section = self.algorithm.roles.get(role) or self.algorithm.roles.get(getattr(module, "_ganforge_role", ""), "")
-            section = section or _section_of(role, self.algorithm.roles)
+            section = self.algorithm.roles.get(role) or _section_of(role, self.algorithm.roles)
             part = self.recipe.parts[section]
             comp = self.registry.get(part.kind, part.name)
             entries[role] = {
@@ -330,6 +329,14 @@ class TrainRun:
         self.lr_scale = float(state.json("lr_scale"))
         self.rollbacks = int(state.json("rollbacks"))
         self.step = int(model.meta["step"])
+
+
+def _env_threads() -> int:
+    """OMP_NUM_THREADS, when the user (or torchrun) set it to a positive number."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
 
 
 def _section_of(role: str, roles: dict[str, str]) -> str:
@@ -427,12 +434,13 @@ def train(
             if latest is None:
                 raise CheckpointError(f"nothing to resume in {run.run_dir}: it has no checkpoint yet")
             run.load_checkpoint(latest)
-            say.line(f"resumed from {latest} at step {run.step}")
         elif run.is_main:
             (run.run_dir / RECIPE_FILE).write_text(recipe.to_toml(), encoding="utf-8")
         if run.is_main:
             _truncate_metrics(run.run_dir / METRICS_FILE, run.step)
         say.start()
+        if resume:
+            say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm.progress_inputs(run, recipe.log.num_samples) if run.is_main else None
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
