@@ -513,3 +513,18 @@ def recipe_from_toml(text: str, registry: Registry, label: str = "<checkpoint>")
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"malformed recipe TOML in {label}: {exc}") from None
     return resolve(data, registry, {}, label)
+
+
+def register_package_recipes(register, package: str, folder: str = "recipes") -> None:
+    """Register every ``*.toml`` in a package's data folder under its file name (for plugin authors)::
+
+        @hookimpl
+        def register_recipes(register):
+            register_package_recipes(register, __name__)
+    """
+    from importlib.resources import files
+
+    root = files(package).joinpath(folder)
+    for path in sorted(root.iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".toml"):
+            register(path.name[: -len(".toml")], path)

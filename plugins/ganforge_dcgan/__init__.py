@@ -39,8 +39,6 @@ def register_algorithms(register):
 
 @hookimpl
 def register_recipes(register):
-    from importlib.resources import files
+    from ganforge.recipes import register_package_recipes
 
-    for path in sorted(files(__name__).joinpath("recipes").iterdir(), key=lambda p: p.name):
-        if path.name.endswith(".toml"):
-            register(path.name[: -len(".toml")], path)
+    register_package_recipes(register, __name__)
