@@ -264,3 +264,41 @@ def test_rollback_to_an_older_checkpoint_logs_each_step_once(tmp_path):
     ok(result)
     assert "at step 4: rolled back to step 2" in result.output
     assert [r["step"] for r in metrics(run)] == [1, 2, 3, 4, 5, 6]
+
+
+# --- a full disk --------------------------------------------------------------------------------
+def test_nearly_full_disk_is_reported_before_training(tmp_path, monkeypatch):
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**20, 10 * 2**20 - 2**20, 2**20))
+    out = one_error_line(train("-o", tmp_path / "run"))
+    assert "MiB free" in out and str(tmp_path / "run") in out
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import ganforge.checkpoint as checkpoint
+
+    real_save, calls = checkpoint.save_file, []
+
+    def save_until_full(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) > 2:  # the first checkpoint (model + state) fits; the second does not
+            raise OSError(errno.ENOSPC, "No space left on device", filename)
+        return real_save(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_until_full)
+    run = tmp_path / "run"
+    out = one_error_line(train("-o", run, "--set", "log.checkpoint_every=1", steps=3))
+    assert "disk is full" in out
+    monkeypatch.setattr(checkpoint, "save_file", real_save)
+    latest = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+    assert latest.name == "step-00000001"
+    ok(sample(run, tmp_path))
+    # and the run continues from it once there is space again
+    ok(run_cli("train", "--resume", run, "--no-progress"))
+    assert (run / "checkpoints" / "step-00000003" / "model.safetensors").is_file()
