@@ -36,7 +36,6 @@ sets it, so the size is stated once.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field

@@ -9,7 +9,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
 
 from .images import save_image_grid
 

@@ -13,7 +13,6 @@ import os
 import random
 import shutil
 import signal
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from . import __version__
 from .checkpoint import (
     CHECKPOINTS,
     STATE_FILE,
-    find_checkpoint_dir,
     load_module_state,
     read_latest,
     read_safetensors,
@@ -34,7 +32,7 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .config import config_to_dict
-from .errors import CheckpointError, DataError, GanforgeError, TrainingError, TrainingInterrupted
+from .errors import CheckpointError, DataError, TrainingError, TrainingInterrupted
 from .recipes import Recipe
 from .registry import Registry
 from .sampler import EpochSampler, fetch

@@ -21,7 +21,7 @@ def plugins_command(
 
     with common.user_errors():
         plugins = get_plugins()
-        registry = plugins.registry
+        plugins.registry  # building the registry fills in what each plugin provides
         infos = sorted(plugins.infos.values(), key=lambda i: (not i.builtin, i.name))
         if as_json:
             common.out.print_json(json.dumps({"plugins": [i.as_dict() for i in infos]}))

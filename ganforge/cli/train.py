@@ -25,7 +25,7 @@ def train_command(
 ):
     """Train a recipe (or resume a run). Multi-process: torchrun --nproc_per_node N -m ganforge train ..."""
     from ..errors import GanforgeError, RecipeError
-    from ..recipes import load_recipe, recipe_from_toml
+    from ..recipes import load_recipe
     from ..trainer import RECIPE_FILE, train
 
     with common.user_errors():

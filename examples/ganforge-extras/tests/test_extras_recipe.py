@@ -5,7 +5,6 @@ from __future__ import annotations
 import tomllib
 from importlib.resources import files
 
-import pytest
 
 from ganforge.recipes import load_recipe
 from ganforge.testing import use_plugins
