@@ -474,7 +474,7 @@ def train(
                     raise TrainingError(
                         f"training diverged: {bad} became {logs[bad]} at step {run.step + 1}; {kept}",
                         hint="lower the learning rates (--set optim.<group>.lr=...), use --mixed-precision no, "
-                        + ("or set train.on_nan=\"rollback\"" if recipe.train.on_nan != "rollback"
+                        + ("or pass --set train.on_nan=rollback" if recipe.train.on_nan != "rollback"
                            else f"and resume ({run.rollbacks} rollback(s) were tried)"),
                     )
                 run.algorithm.after_step(run)
