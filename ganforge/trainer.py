@@ -505,6 +505,16 @@ def train(
             pass
         if run.world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+        _forget_accelerator_state(run.world > 1)
+
+
+def _forget_accelerator_state(distributed: bool) -> None:
+    """Accelerate keeps one process-wide state; clear it so a later train() in the same process
+    (a notebook, a benchmark, tests) can choose another mixed precision."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=distributed)
+    GradientState._reset_state()
 
 
 def _agree_stop(run: TrainRun, mine: bool) -> bool:
