@@ -78,12 +78,11 @@ class _Signals:
 class TrainRun:
     """Everything one training run holds; algorithms receive it in every call."""
 
-    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path, console=None):
+    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path):
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
         self.recipe, self.registry = recipe, registry
-        self.console = console
         # broadcast_buffers=False: a discriminator runs several forwards (real, fake) before one
         # backward; re-broadcasting BatchNorm buffers in between breaks autograd under DDP.
         ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
@@ -133,9 +132,6 @@ class TrainRun:
                     images = aug(images)
             batch[domain] = images
         return batch
-
-    def noise_generator(self, seed: int) -> torch.Generator:
-        return torch.Generator(device="cpu").manual_seed(seed)
 
     # --- building -----------------------------------------------------------------------------
     def build(self) -> None:
@@ -414,7 +410,7 @@ def train(
     """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``)."""
     from . import reporting
 
-    run = TrainRun(recipe, registry, run_dir, console)
+    run = TrainRun(recipe, registry, run_dir)
     acc = run.accelerator
     say = reporting.Reporter(run, console, progress)
     try:
