@@ -7,6 +7,7 @@ checkpoints, resume — and hands each step to the recipe's algorithm plugin.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -492,15 +493,21 @@ def train(
                     error.exit_code = 143 if signals.received == signal.SIGTERM else 130
                     raise error
         say.finish(final=run.step >= total)
+        # Leave together: a process that tears its process group down while another still talks
+        # to it can abort at exit (seen with gloo on CPU).
+        acc.wait_for_everyone()
         return run.run_dir
     finally:
         say.stop()
+        # Drop the DDP wrappers (they hold the process group) before the group goes away, so no
+        # communication thread outlives it; end_training() then destroys the group.
+        run.nets, run.optimizers = {}, {}
+        acc.free_memory()
+        gc.collect()
         try:
             acc.end_training()
         except Exception:  # noqa: BLE001 - nothing to report if trackers were never started
             pass
-        if run.world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
         _forget_accelerator_state(run.world > 1)
 
 
