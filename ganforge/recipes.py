@@ -1,27 +1,28 @@
 """Recipes: TOML files that compose registered components into a training run.
 
-A recipe names an algorithm, the components for each of its roles, the data, optimisers, the
-training length and the logging cadence::
+A recipe names an algorithm, the components for each of the sections that algorithm declares,
+the data, optimisers, the training length and the logging cadence. Every ``name`` below is a
+registered component name (``ganforge plugins`` lists them); the core knows none of them::
 
-    description = "DCGAN on grumpy cats"
-    extends = "dcgan-base"          # optional: another recipe (name or relative path)
+    description = "what this recipe trains"
+    extends = "another-recipe"      # optional: another recipe (name or relative path)
     seed = 0
 
     [algorithm]
-    name = "gan"
+    name = "<algorithm>"
     [data]
-    name = "image-folder"
-    path = "grumpify-cats/grumpy"   # relative to the data root GANFORGE_DATA
+    name = "<dataset>"
+    path = "some/folder"            # relative to the data root GANFORGE_DATA
     image_size = 64
-    [generator]
-    name = "dcgan"
+    [generator]                     # one table per section the algorithm declares
+    name = "<generator>"
     [discriminator]
-    name = "dcgan"
+    name = "<discriminator>"
     [loss]
-    name = "lsgan"
-    [augment.diffaug]               # one table per augmentation; `= false` removes an inherited one
-    policy = "translation,cutout"
-    [optim.generator]
+    name = "<loss>"
+    [augment.<augmentation>]        # one table per augmentation; `= false` removes an inherited one
+    some_option = "value"
+    [optim.generator]               # one table per optimiser group the algorithm declares
     lr = 2e-4
     [train]
     steps = 6400
@@ -406,7 +407,7 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     augment: list[Part] = []
     aug_table = data.get("augment", {})
     if not isinstance(aug_table, dict):
-        raise RecipeError("[augment] must be a table of augmentation names, e.g. [augment.diffaug]")
+        raise RecipeError("[augment] must be a table of augmentation names, e.g. [augment.NAME]")
     for name, options in list(aug_table.items()):
         if options is False:
             del aug_table[name]

@@ -17,7 +17,7 @@ from .translate import translate_command
 
 app = typer.Typer(
     name="ganforge",
-    help="Train GANs from recipes: DCGAN, CycleGAN and whatever your plugins add.",
+    help="Train GANs from recipes composed of plugin components (`ganforge plugins` lists them).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
