@@ -48,6 +48,17 @@ class TrainingInterrupted(GanforgeError):
     exit_code = 130
 
 
+class PluginCodeError(GanforgeError):
+    """An exception raised inside a plugin's code (a builder, an algorithm's step, a network's
+    forward), reported as one line naming plugin, kind and component; ``--debug`` shows the
+    original traceback (it is this error's ``__cause__``)."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' or '' when nothing is close."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)

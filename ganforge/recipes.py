@@ -56,15 +56,9 @@ class UnknownRecipeError(RecipeError):
 SET_SYNTAX = "--set section.key=value (value in TOML syntax, e.g. train.steps=200 or loss.name=\"hinge\")"
 
 
-@dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+DEFAULT_OPTIMIZER = "adam"
+DEFAULT_SCHEDULE = "constant"
+DECAY_SCHEDULE = "linear"  # what train.lr_decay_start < 1 means for groups that name no schedule
 
 
 @dataclass(frozen=True)
@@ -72,7 +66,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 16
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    # Fraction of training after which every learning rate decays linearly to zero (1.0: never).
+    # Shortcut: groups that name no [optim.GROUP.schedule] decay linearly to zero from this
+    # fraction of training (1.0: they keep a constant rate).
     lr_decay_start: float = 1.0
     # Torch threads per process; 0 means: the machine's cores divided by the number of processes.
     threads: int = 0
@@ -125,6 +120,18 @@ class Part:
         return {"kind": self.kind, "name": self.name, "config": config_to_dict(self.config)}
 
 
+@dataclass(frozen=True)
+class OptimPart:
+    """One optimiser group: the optimiser (its config holds ``lr``) and its learning-rate schedule."""
+
+    optimizer: Part
+    schedule: Part
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.config.lr)
+
+
 @dataclass
 class Recipe:
     name: str
@@ -134,7 +141,7 @@ class Recipe:
     data: Part
     parts: dict[str, Part]  # section -> component (generator, discriminator, loss, ...)
     augment: list[Part]
-    optim: dict[str, OptimConfig]
+    optim: dict[str, OptimPart]
     train: TrainConfig
     log: LogConfig
     raw: dict = field(repr=False)  # the fully resolved TOML (without `extends`)
@@ -226,15 +233,31 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, top: dict, top_level: bool = True) -> dict:
+def _names_component(path: tuple[str, ...]) -> bool:
+    """Whether the table at ``path`` names one component, so a new ``name`` there drops old options:
+    component sections, ``optim.GROUP`` (its optimiser) and ``optim.GROUP.schedule``."""
+    if len(path) == 1:
+        return path[0] not in FIXED_SECTIONS and path[0] not in SCALARS
+    return path[0] == "optim" and (len(path) == 2 or (len(path) == 3 and path[2] == "schedule"))
+
+
+def _implicit_name(path: tuple[str, ...]) -> str | None:
+    """The component a table means when it names none (optimiser groups and schedules have defaults)."""
+    if path[0] == "optim":
+        return DEFAULT_OPTIMIZER if len(path) == 2 else DEFAULT_SCHEDULE
+    return None
+
+
+def _merge(base: dict, top: dict, path: tuple[str, ...] = ()) -> dict:
     out = copy.deepcopy(base)
     for k, v in top.items():
+        here = (*path, k)
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            # A different component name starts that section afresh: options of the old one would not apply.
-            if top_level and k not in FIXED_SECTIONS and "name" in v and v["name"] != out[k].get("name"):
+            # A different component name starts that table afresh: options of the old one would not apply.
+            if _names_component(here) and "name" in v and v["name"] != out[k].get("name", _implicit_name(here)):
                 out[k] = copy.deepcopy(v)
             else:
-                out[k] = _merge(out[k], v, top_level=False)
+                out[k] = _merge(out[k], v, here)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -301,13 +324,10 @@ def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -
             if current is not None and not isinstance(current, dict):
                 raise RecipeError(f"override '{item}': '{'.'.join(path[: depth + 1])}' is not a section")
             node = node.setdefault(part, {})
-        section = path[0]
-        if (
-            len(path) == 2 and path[1] == "name" and section not in FIXED_SECTIONS
-            and node.get("name") not in (None, value)
-        ):
+        table = ".".join(path[:-1])
+        if path[-1] == "name" and _names_component(tuple(path[:-1])) and node.get("name", _implicit_name(tuple(path[:-1]))) not in (None, value):
             # Switching component: its old options no longer apply (options set by --set stay).
-            for k in [k for k in node if not str(origins.get(f"{section}.{k}", "")).startswith("--set")]:
+            for k in [k for k in node if not str(origins.get(f"{table}.{k}", "")).startswith("--set")]:
                 del node[k]
         node[path[-1]] = value
         origins[".".join(path)] = f"--set {item}"
@@ -437,8 +457,8 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
                 f"'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label} must be a table "
                 f"of optimiser options ([optim.{group}]), got {options!r}"
             )
-    optim = {g: build_dataclass(OptimConfig, optim_table.get(g, {}), section=f"optim.{g}", origin=origins.get) for g in optim_groups}
     train = build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get)
+    optim = {g: _optim_group(registry, g, dict(optim_table.get(g, {})), train, origins, label) for g in optim_groups}
     log = build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get)
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -452,7 +472,11 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     for section, part in parts.items():
         raw[section] = {"name": part.name, **config_to_dict(part.config)}
     raw["augment"] = {p.name: config_to_dict(p.config) for p in augment}
-    raw["optim"] = {g: config_to_dict(c) for g, c in optim.items()}
+    raw["optim"] = {
+        g: {"name": o.optimizer.name, **config_to_dict(o.optimizer.config),
+            "schedule": {"name": o.schedule.name, **config_to_dict(o.schedule.config)}}
+        for g, o in optim.items()
+    }
     raw["train"] = config_to_dict(train)
     raw["log"] = config_to_dict(log)
     _drop_none(raw)
@@ -461,6 +485,37 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
         algorithm=algorithm, data=data_part, parts=parts, augment=augment, optim=optim,
         train=train, log=log, raw=raw, source=label,
     )
+
+
+def _optim_group(registry: Registry, group: str, options: dict, train: TrainConfig, origins: dict[str, str],
+                 label: str) -> OptimPart:
+    """``[optim.GROUP]``: ``name`` (an optimiser, default adam), its options, and ``schedule``
+    (a schedule name or a table with ``name`` and options)."""
+    section = f"optim.{group}"
+    name = options.pop("name", DEFAULT_OPTIMIZER)
+    where = _origin_of(origins, f"{section}.name") or _origin_of(origins, section) or label
+    if not isinstance(name, str):
+        raise RecipeError(f"'{section}.name' in recipe {where} must be a string naming a registered optimizer, got {name!r}")
+    comp = _get(registry, "optimizer", name, f"{section}.name", where)
+    schedule = options.pop("schedule", None)
+    if comp.config is None or "lr" not in field_types(comp.config):
+        raise RecipeError(f"optimizer '{comp.name}' (plugin '{comp.plugin}') has no 'lr' option; ganforge needs one to schedule it")
+    optimizer = Part("optimizer", comp.name, build_dataclass_for(comp, options, section, origins))
+    if schedule is None:
+        schedule = {"name": DEFAULT_SCHEDULE} if train.lr_decay_start >= 1.0 else {
+            "name": DECAY_SCHEDULE, "start": train.lr_decay_start}
+    elif isinstance(schedule, str):
+        schedule = {"name": schedule}
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("name", DEFAULT_SCHEDULE), str):
+        raise RecipeError(
+            f"'{section}.schedule' in recipe {_origin_of(origins, f'{section}.schedule') or label} must be a schedule "
+            f"name or a table ([{section}.schedule] name = \"...\"), got {schedule!r}"
+        )
+    schedule = dict(schedule)
+    sname = schedule.pop("name", DEFAULT_SCHEDULE)
+    swhere = _origin_of(origins, f"{section}.schedule") or label
+    scomp = _get(registry, "schedule", sname, f"{section}.schedule.name", swhere)
+    return OptimPart(optimizer, Part("schedule", scomp.name, build_dataclass_for(scomp, schedule, f"{section}.schedule", origins)))
 
 
 def _drop_none(d: dict) -> None:

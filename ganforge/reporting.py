@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 
+from .registry import plugin_code
 from .images import save_image_grid
 
 METRICS_FILE = "metrics.jsonl"
@@ -90,12 +91,13 @@ class Reporter:
 
     def grid(self, fixed) -> Path | None:
         run = self.run
-        nets = run.algorithm.eval_networks(run)
+        nets = run.algorithm_call("eval_networks")
         modes = {name: net.training for name, net in nets.items()}
         for net in nets.values():
             net.eval()
         try:
-            images, nrow = run.algorithm.progress_grid(nets, fixed)
+            with plugin_code(run.algorithm_component, "drawing a progress grid"):
+                images, nrow = run.algorithm.progress_grid(nets, fixed)
         finally:
             for name, net in nets.items():
                 net.train(modes[name])
