@@ -6,7 +6,10 @@ Conventions shared by every plugin:
 - A noise-to-image generator exposes ``noise_size`` (an int) and maps ``[B, noise_size]`` to images.
 - An image-to-image generator maps images to images of the same size.
 - A discriminator maps images to raw scores of any shape ``[B, ...]`` (a scalar per image, or a grid
-  of patch scores); losses reduce them.
+  of patch scores); losses reduce them. One that sees several images at once (a pix2pix input and
+  output, concatenated) says how many channels it takes in ``in_channels``.
+- A class-conditional network exposes ``num_classes`` (an int) and its forward takes the class
+  labels (``int64 [B]``) as a second argument: ``G(z, labels)``, ``D(images, labels)``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,17 @@ class RecipeError(GanforgeError):
     pass
 
 
+class RecipeErrors(RecipeError):
+    """Several problems in one recipe, reported together (``problems`` holds each error)."""
+
+    def __init__(self, problems: list[GanforgeError], label: str):
+        self.problems = list(problems)
+        lines = [f"{len(self.problems)} problems in recipe {label}:"]
+        for problem in self.problems:
+            lines.append(f"  - {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
+        super().__init__("\n".join(lines), hint="fix them all, then run again")
+
+
 class DataError(GanforgeError):
     pass
 

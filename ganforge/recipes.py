@@ -46,7 +46,7 @@ from typing import Any, Literal
 import tomli_w
 
 from .config import build_dataclass, config_to_dict, field_types
-from .errors import RecipeError, UnknownComponentError, did_you_mean
+from .errors import GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
 from .registry import Registry
 
 class UnknownRecipeError(RecipeError):
@@ -317,8 +317,8 @@ def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -
         node = data
         for depth, part in enumerate(path[:-1]):
             current = node.get(part)
-            if depth == 0 and isinstance(current, str) and part not in SCALARS:
-                current = node[part] = {"name": current}
+            if isinstance(current, str) and _names_component(tuple(path[: depth + 1])) and part not in SCALARS:
+                current = node[part] = {"name": current}  # shorthand `x = "name"` gets options
             if depth == 1 and path[0] == "augment" and isinstance(current, bool):
                 current = node[part] = {}  # augment.x was true/false: now it gets options
             if current is not None and not isinstance(current, dict):
@@ -401,33 +401,64 @@ def _inherit_image_size(registry: Registry, kind: str, section: str, spec: Any, 
         )
 
 
+class _Problems:
+    """Collects recipe problems so one run of validation reports every bad key, not just the first."""
+
+    def __init__(self):
+        self.errors: list[GanforgeError] = []
+
+    def attempt(self, fn, *args, default=None):
+        try:
+            return fn(*args)
+        except RecipeErrors as exc:
+            self.errors.extend(exc.problems)
+        except (RecipeError, UnknownComponentError) as exc:
+            self.errors.append(exc)
+        return default
+
+    def raise_if_any(self, label: str) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise RecipeErrors(self.errors, label)
+
+
 def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>") -> Recipe:
-    """Validate a merged recipe dict against the registry and return the typed recipe."""
+    """Validate a merged recipe dict against the registry and return the typed recipe.
+
+    Every problem is collected and reported together (a :class:`RecipeErrors` when there are several).
+    """
     origins = dict(origins or {})
     data = _normalize(copy.deepcopy(data))
+    problems = _Problems()
     roles = _role_sections(data, registry)
     for key in data:
         if key not in TOP_LEVEL and key not in roles:
             where = _origin_of(origins, key) or label
-            raise RecipeError(
+            problems.errors.append(RecipeError(
                 f"unknown section or key '{key}' in recipe {where}{did_you_mean(key, TOP_LEVEL | roles)}",
                 hint="valid: " + ", ".join(sorted(TOP_LEVEL | roles)),
-            )
+            ))
 
-    data_part = _component(registry, data, "data", "dataset", origins, label)
-    _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
-    algorithm = _component(registry, data, "algorithm", "algorithm", origins, label)
-    algo_cls_sections = _algorithm_sections(registry, data)
+    data_part = problems.attempt(_component, registry, data, "data", "dataset", origins, label)
+    if data_part is not None:
+        _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
+    algorithm = problems.attempt(_component, registry, data, "algorithm", "algorithm", origins, label)
+    algo_cls_sections = problems.attempt(_algorithm_sections, registry, data, default={}) if algorithm else {}
 
     parts: dict[str, Part] = {}
     for section, kind in algo_cls_sections.items():
-        _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
-        parts[section] = _component(registry, data, section, kind, origins, label)
+        if data_part is not None:
+            _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
+        part = problems.attempt(_component, registry, data, section, kind, origins, label)
+        if part is not None:
+            parts[section] = part
 
     augment: list[Part] = []
     aug_table = data.get("augment", {})
     if not isinstance(aug_table, dict):
-        raise RecipeError("[augment] must be a table of augmentation names, e.g. [augment.NAME]")
+        problems.errors.append(RecipeError("[augment] must be a table of augmentation names, e.g. [augment.NAME]"))
+        aug_table = {}
     for name, options in list(aug_table.items()):
         if options is False:
             del aug_table[name]
@@ -435,34 +466,38 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
         if options is True:
             options = {}
             aug_table[name] = options
-        if not isinstance(options, dict):
-            raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
-        where = _origin_of(origins, f"augment.{name}") or label
-        comp = _get(registry, "augmentation", name, f"augment.{name}", where)
-        spec = {"name": comp.name, **options}
-        _inherit_image_size(registry, "augmentation", f"augment.{name}", spec, data_part, origins)
-        options = {k: v for k, v in spec.items() if k != "name"}
-        augment.append(Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins)))
+        part = problems.attempt(_augmentation, registry, name, options, data_part, origins, label)
+        if part is not None:
+            augment.append(part)
 
-    optim_groups = _algorithm_optim_groups(registry, data)
-    optim_table = _table(data, "optim", origins, label)
+    optim_groups = problems.attempt(_algorithm_optim_groups, registry, data, default=[]) if algorithm else []
+    optim_table = problems.attempt(_table, data, "optim", origins, label, default={})
     for group, options in optim_table.items():
-        if group not in optim_groups:
-            raise RecipeError(
+        if algorithm is not None and group not in optim_groups:
+            problems.errors.append(RecipeError(
                 f"unknown optimiser group 'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label}"
                 f"{did_you_mean(group, optim_groups)}; algorithm '{algorithm.name}' has: {', '.join(optim_groups) or 'none'}"
-            )
-        if not isinstance(options, dict):
-            raise RecipeError(
+            ))
+        elif not isinstance(options, dict):
+            problems.errors.append(RecipeError(
                 f"'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label} must be a table "
                 f"of optimiser options ([optim.{group}]), got {options!r}"
-            )
-    train = build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get)
-    optim = {g: _optim_group(registry, g, dict(optim_table.get(g, {})), train, origins, label) for g in optim_groups}
-    log = build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get)
+            ))
+    train = problems.attempt(
+        lambda: build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get))
+    optim = {}
+    for g in optim_groups:
+        options = optim_table.get(g, {})
+        if isinstance(options, dict):  # (with train's defaults if train itself is broken: report both)
+            spec = problems.attempt(_optim_group, registry, g, dict(options), train or TrainConfig(), origins, label)
+            if spec is not None:
+                optim[g] = spec
+    log = problems.attempt(
+        lambda: build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}")
+        problems.errors.append(RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}"))
+    problems.raise_if_any(label)
 
     # The written recipe is complete: every default made explicit, so a run directory says it all.
     raw = {k: v for k, v in data.items() if k not in ("extends",)}
@@ -516,6 +551,19 @@ def _optim_group(registry: Registry, group: str, options: dict, train: TrainConf
     swhere = _origin_of(origins, f"{section}.schedule") or label
     scomp = _get(registry, "schedule", sname, f"{section}.schedule.name", swhere)
     return OptimPart(optimizer, Part("schedule", scomp.name, build_dataclass_for(scomp, schedule, f"{section}.schedule", origins)))
+
+
+def _augmentation(registry: Registry, name: str, options: Any, data_part: Part | None, origins: dict[str, str],
+                  label: str) -> Part:
+    if not isinstance(options, dict):
+        raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
+    where = _origin_of(origins, f"augment.{name}") or label
+    comp = _get(registry, "augmentation", name, f"augment.{name}", where)
+    spec = {"name": comp.name, **options}
+    if data_part is not None:
+        _inherit_image_size(registry, "augmentation", f"augment.{name}", spec, data_part, origins)
+    options = {k: v for k, v in spec.items() if k != "name"}
+    return Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins))
 
 
 def _drop_none(d: dict) -> None:

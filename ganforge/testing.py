@@ -174,7 +174,7 @@ def _check_generator(registry: Registry, comp: Component, label: str) -> str:
         if isinstance(noise, bool) or not isinstance(noise, int) or noise < 1:
             raise _fail(label, f"noise_size must be a positive int, got {noise!r}")
         with torch.no_grad():
-            out = net(torch.randn(2, noise))
+            out = net(torch.randn(2, noise), *_labels(label, net))
         _check_images(label, out, f"the output for noise [2, {noise}]")
         if out.shape[0] != 2:
             raise _fail(label, f"the output for noise [2, {noise}] has batch size {out.shape[0]}, expected 2")
@@ -190,13 +190,24 @@ def _check_generator(registry: Registry, comp: Component, label: str) -> str:
     return "ok"
 
 
+def _labels(label: str, net: nn.Module) -> list[Tensor]:
+    """``[labels]`` for a class-conditional network (one with ``num_classes``), else ``[]``."""
+    classes = getattr(net, "num_classes", None)
+    if classes is None:
+        return []
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise _fail(label, f"num_classes must be a positive int, got {classes!r}")
+    return [torch.arange(2) % classes]
+
+
 def _check_discriminator(registry: Registry, comp: Component, label: str) -> str:
     config = _default_config(comp, label)
     net = _module(label, _build(comp, label, config))
     size = getattr(config, "image_size", None)
     size = size if isinstance(size, int) and not isinstance(size, bool) else 64
-    x = _images(size, grad=True)
-    out = net(x)
+    channels = getattr(net, "in_channels", 3)
+    x = (torch.rand(2, channels, size, size) * 2 - 1).requires_grad_(True)
+    out = net(x, *_labels(label, net))
     if not isinstance(out, Tensor):
         raise _fail(label, f"the output must be a tensor, got {type(out).__name__}")
     if out.dim() < 1 or out.shape[0] != 2:
@@ -447,7 +458,7 @@ def train_smoke(registry: Registry, algorithm: str, steps: int = 2) -> str:
     data = {
         "name": SYNTHETIC_DATASET, "domains": list(cls.domains),
         "image_size": int(getattr(recipe.data.config, "image_size", 32) or 32),
-        "classes": 4 if "label" in needed else 0, "paired": sorted(needed - {"label"}),
+        "classes": 2 if "label" in needed else 0, "paired": sorted(needed - {"label"}),
     }
     scratch = Registry()
     for comp in registry.all():
