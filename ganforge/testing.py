@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from . import plugins as _plugins
 from .components import Algorithm, Capabilities, Schedule, adapt_loss
 from .config import build_dataclass, config_to_dict
-from .errors import DataError, GanforgeError, UnknownComponentError
+from .errors import DataError, GanforgeError, RecipeErrors, UnknownComponentError
 from .run import dataset_fields, fetch_fields
 from .hookspecs import KINDS
 from .plugins import PluginSet, set_plugins
@@ -504,6 +504,10 @@ def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
     except (UnknownComponentError, UnknownRecipeError) as exc:
         # It builds on a plugin that is not in this set: check it next to that plugin.
         return f"{SKIPPED_NEEDS_PLUGINS} ({exc.message})"
+    except RecipeErrors as exc:
+        if all(isinstance(p, (UnknownComponentError, UnknownRecipeError)) for p in exc.problems):
+            return f"{SKIPPED_NEEDS_PLUGINS} ({exc.problems[0].message})"
+        raise _fail(label, f"does not load: {exc}") from exc
     except GanforgeError as exc:
         raise _fail(label, f"does not load: {exc}") from exc
     return "ok"
