@@ -18,6 +18,8 @@ class GANConfig:
     d_steps: int = 1  # discriminator updates per generator update
     ema: float = 0.0  # decay of an exponential moving average of G used for sampling (0: off)
     ema_start: int = 0  # step from which the average is updated (before it, it copies G)
+    log_wasserstein: bool = False  # log mean D(real) - mean D(fake) of the last D update as `wasserstein`
+    # (under a WGAN loss: the critic's estimate of the Wasserstein-1 distance)
 
     def __post_init__(self):
         if self.d_steps < 1:
@@ -70,13 +72,14 @@ class GANAlgorithm(Algorithm):
             opt_d.zero_grad(set_to_none=True)
             run.backward(loss_d)
             opt_d.step()
+        logs = {"wasserstein": (d_real.float().mean() - d_fake.float().mean()).item()} if self.config.log_wasserstein else {}
         # Same augmentation policy on the fakes G is judged on, so G cannot learn the augmentation.
         real_out = D(run.augment(real)) if loss.uses_real_in_g else None
         loss_g = loss.g_loss(D(run.augment(fake)), real_out)
         opt_g.zero_grad(set_to_none=True)
         run.backward(loss_g)
         opt_g.step()
-        return {"d_loss": loss_d.item(), "g_loss": loss_g.item()}
+        return {"d_loss": loss_d.item(), "g_loss": loss_g.item(), **logs}
 
     @torch.no_grad()
     def after_step(self, run) -> None:
