@@ -76,9 +76,9 @@ class ConditionalGeneratorConfig:
 class ConditionalGenerator(nn.Module):
     """``G(z, labels)``: noise ``[B, noise_size]`` and class indices ``[B]`` -> images ``[B, 3, S, S]``.
 
-    A DCGAN-shaped generator: a linear stem to 4x4 with ``8 * width`` channels (for 64x64), then
-    blocks of nearest 2x upsampling + 3x3 conv + (conditional) BatchNorm + ReLU that halve the
-    channels, and a 3x3 conv + tanh to RGB.
+    The DCGAN generator with class conditioning: a linear stem to 4x4 with ``8 * width`` channels
+    (for 64x64), then 4x4 stride-2 transposed convs + (conditional) BatchNorm + ReLU that double the
+    resolution and halve the channels, and a last transposed conv + tanh to RGB.
     """
 
     def __init__(self, config: ConditionalGeneratorConfig):
@@ -94,28 +94,26 @@ class ConditionalGenerator(nn.Module):
         self.cbn = config.conditioning == "cbn"
         sn = _spectral_norm if config.spectral_norm else (lambda m: m)
 
-        n_up = int(math.log2(config.image_size)) - 2
+        n_up = int(math.log2(config.image_size)) - 2  # doublings after the 4x4 stem
         ch = config.width * 2 ** (n_up - 1)
         stem_in = config.noise_size
         if not self.cbn:
             self.embed = nn.Embedding(config.num_classes, config.embed_size)
             stem_in += config.embed_size
         self.stem_channels = ch
-        self.stem = nn.Linear(stem_in, ch * 16)
+        self.stem = nn.Linear(stem_in, ch * 16, bias=False)
         self.stem_norm = self._norm(ch)
         self.ups = nn.ModuleList()
-        self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
-        for _ in range(n_up):
-            out = max(ch // 2, config.width // 2, 4)
-            self.convs.append(nn.Conv2d(ch, out, 3, 1, 1, bias=False))
-            self.norms.append(self._norm(out))
-            ch = out
-        self.to_rgb = nn.Conv2d(ch, 3, 3, 1, 1)
+        for _ in range(n_up - 1):
+            self.ups.append(nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False))
+            self.norms.append(self._norm(ch // 2))
+            ch //= 2
+        self.to_rgb = nn.ConvTranspose2d(ch, 3, 4, 2, 1)
         self.apply(dcgan_init_)
         if config.spectral_norm:
             self.stem = sn(self.stem)
-            self.convs = nn.ModuleList(sn(c) for c in self.convs)
+            self.ups = nn.ModuleList(sn(c) for c in self.ups)
             self.to_rgb = sn(self.to_rgb)
 
     def _norm(self, channels: int) -> nn.Module:
@@ -130,9 +128,8 @@ class ConditionalGenerator(nn.Module):
             z = torch.cat([z, self.embed(labels).to(z.dtype)], dim=1)
         h = self.stem(z).view(z.shape[0], self.stem_channels, 4, 4)
         h = torch.relu(self._apply_norm(self.stem_norm, h, labels))
-        for conv, norm in zip(self.convs, self.norms):
-            h = nn.functional.interpolate(h, scale_factor=2, mode="nearest")
-            h = torch.relu(self._apply_norm(norm, conv(h), labels))
+        for up, norm in zip(self.ups, self.norms):
+            h = torch.relu(self._apply_norm(norm, up(h), labels))
         return torch.tanh(self.to_rgb(h))
 
 
