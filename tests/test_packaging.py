@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BUILTINS = {"dcgan", "cyclegan", "losses", "augment", "datasets"}
+BUILTINS = {"dcgan", "cyclegan", "losses", "augment", "datasets", "cgan", "pix2pix", "sagan"}
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,13 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_core_plugins_and_recipes(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ganforge/cli/app.py" in names
-    for plugin in ("ganforge_dcgan", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets"):
+    for plugin in ("ganforge_dcgan", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets",
+                   "ganforge_cgan", "ganforge_pix2pix", "ganforge_sagan"):
         assert f"{plugin}/__init__.py" in names
-    assert "ganforge_dcgan/recipes/dcgan-cats.toml" in names
-    assert "ganforge_cyclegan/recipes/cyclegan-cats.toml" in names
+    for recipe in ("ganforge_dcgan/recipes/dcgan-cats.toml", "ganforge_cyclegan/recipes/cyclegan-cats.toml",
+                   "ganforge_dcgan/recipes/wgan-gp-cats.toml", "ganforge_cgan/recipes/cgan-cats-fruit.toml",
+                   "ganforge_pix2pix/recipes/pix2pix-edges2cats.toml", "ganforge_sagan/recipes/sagan-cats.toml"):
+        assert recipe in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[ganforge]" in text and "dcgan = ganforge_dcgan" in text
