@@ -143,3 +143,25 @@ def test_cgan_resume_is_bit_exact_with_ema(tmp_path):
     assert_resume_is_exact(RECIPE, args, tmp_path, state_keys=("algo.0.ema.", "optim.discriminator."))
     model = tensors(tmp_path / "split" / "checkpoints" / "step-00000006" / "model.safetensors")
     assert any(k.startswith("generator_ema.") for k in model)
+
+
+@pytest.mark.parametrize("conditioning", ["cbn", "embed"])
+def test_both_networks_depend_on_the_label(conditioning):
+    from ganforge_cgan.models import (ConditionalGenerator, ConditionalGeneratorConfig, ProjectionDiscriminator,
+                                      ProjectionDiscriminatorConfig)
+
+    torch.manual_seed(0)
+    gen = ConditionalGenerator(ConditionalGeneratorConfig(num_classes=3, width=8, image_size=32, conditioning=conditioning))
+    disc = ProjectionDiscriminator(ProjectionDiscriminatorConfig(num_classes=3, width=8, image_size=32))
+    if conditioning == "cbn":  # class embeddings start at zero (plain BatchNorm): give them a value
+        with torch.no_grad():
+            for m in gen.modules():
+                if hasattr(m, "gamma"):
+                    m.gamma.weight.normal_(0, 0.5)
+    gen.eval()
+    z = torch.randn(2, gen.noise_size)
+    a, b = gen(z, torch.tensor([0, 0])), gen(z, torch.tensor([1, 2]))
+    assert a.shape == (2, 3, 32, 32) and not torch.allclose(a, b)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert disc(x, torch.tensor([0, 0])).shape == (2,)
+    assert not torch.allclose(disc(x, torch.tensor([0, 0])), disc(x, torch.tensor([1, 2])))
