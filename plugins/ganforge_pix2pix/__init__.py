@@ -6,31 +6,29 @@ folders matched by file name) and ``edges`` (any photo folder paired with its Ca
 
 from ganforge import hookimpl
 
-from .data import (
-    EdgesConfig,
-    PairedFoldersConfig,
-    SideBySideConfig,
-    build_edges,
-    build_paired_folders,
-    build_side_by_side,
-)
-from .models import PairPatchGANConfig, UNetGeneratorConfig, build_pair_patchgan, build_unet_generator
+# Modules are imported inside the hooks, so `python -m ganforge_pix2pix.edges` runs its module once.
 
 
 @hookimpl
 def register_generators(register):
+    from .models import UNetGeneratorConfig, build_unet_generator
+
     register("unet", build_unet_generator, UNetGeneratorConfig,
              summary="pix2pix U-Net image-to-image generator: skip connections, dropout")
 
 
 @hookimpl
 def register_discriminators(register):
+    from .models import PairPatchGANConfig, build_pair_patchgan
+
     register("patchgan-pair", build_pair_patchgan, PairPatchGANConfig,
              summary="Conditional 70x70 PatchGAN on (input, output) pairs, 6 channels in")
 
 
 @hookimpl
 def register_datasets(register):
+    from .data import EdgesConfig, PairedFoldersConfig, SideBySideConfig, build_edges, build_paired_folders, build_side_by_side
+
     register("paired-side-by-side", build_side_by_side, SideBySideConfig,
              summary="A folder of A|B images (input and target side by side) -> domain 'pairs'")
     register("paired-folders", build_paired_folders, PairedFoldersConfig,
