@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, runlock
 from .checkpoint import (
     CHECKPOINTS,
     STATE_FILE,
@@ -415,6 +415,7 @@ def train(
     acc = run.accelerator
     say = reporting.Reporter(run, console, progress)
     try:
+        runlock.acquire(run, resume=resume, notice=say.line)  # one owner per run folder, before any write
         if not resume and read_latest(run.run_dir / CHECKPOINTS) is not None:
             raise TrainingError(
                 f"{run.run_dir} already holds a run with checkpoints",
@@ -498,6 +499,7 @@ def train(
         acc.wait_for_everyone()
         return run.run_dir
     finally:
+        runlock.release(run)
         say.stop()
         # Drop the DDP wrappers (they hold the process group) before the group goes away, so no
         # communication thread outlives it; end_training() then destroys the group.
