@@ -10,18 +10,6 @@ import typer
 from . import common
 
 
-def _load_inputs(path: Path, size: int, limit: int):
-    import torch
-
-    from ..data import load_image_folder
-    from ..images import read_image, to_float, to_tensor
-
-    if path.is_dir():
-        ds = load_image_folder(path, size, max_images=limit)
-        return ds.get_batch(torch.arange(len(ds)))
-    return to_float(to_tensor(read_image(path), size)).unsqueeze(0)
-
-
 def sample_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint file, its folder, or a run folder (latest checkpoint).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The grid image to write (.png).")],
@@ -32,42 +20,24 @@ def sample_command(
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source images (file or folder) for translation models; default: the recipe's data.")] = None,
 ):
     """Write a grid of samples (noise-to-image) or source | translation | reconstruction (image-to-image)."""
-    import torch
-
+    from .. import sampling_io
     from ..errors import GanforgeError
-    from ..images import save_image_grid, save_pil_atomic, tensor_to_pil
+    from ..images import tensor_to_pil
     from ..inference import load_for_inference
 
     with common.user_errors():
-        if num <= 0:
-            raise GanforgeError(f"--num must be a positive integer, got {num}")
-        if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-            raise GanforgeError(f"--output must be an image file name (.png), got {output}")
+        sampling_io.check_request(num, seed, output, individual)  # before any work: counts, seed, file type
         registry = common.registry()
         loaded = load_for_inference(checkpoint, registry)
         algo = loaded.algorithm
-        images = None
-        if getattr(algo, "sample_needs_images", False):
-            size = getattr(loaded.recipe.data.config, "image_size", 64)
-            if input_path is not None:
-                if not input_path.exists():
-                    raise GanforgeError(f"--input not found: {input_path}")
-                x = _load_inputs(input_path, size, num)
-                images = {"input": x}
-            else:
-                part = loaded.recipe.data
-                domains = registry.get("dataset", part.name).builder(part.config)
-                images = {d: ds.get_batch(torch.arange(min(num, len(ds)))) if hasattr(ds, "get_batch")
-                          else torch.stack([ds[i] for i in range(min(num, len(ds)))]) for d, ds in domains.items()}
-        grid, nrow = algo.sample(loaded.nets, num, seed, images)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        save_image_grid(grid, output, nrow=nrow)
-        common.out.print(f"wrote {output} ({len(grid)} images, checkpoint step {loaded.step})")
+        source = sampling_io.sample_source(loaded, registry, input_path)
+        done = sampling_io.write_samples(algo, loaded.nets, num=num, seed=seed, output=output, individual=individual,
+                                         source=source, console=common.err)
+        common.out.print(f"wrote {output} ({done.grid} images, checkpoint step {loaded.step})")
         if individual is not None:
-            individual.mkdir(parents=True, exist_ok=True)
-            for i, img in enumerate(grid):
-                save_pil_atomic(tensor_to_pil(img), individual / f"sample-{i:04d}.png")
-            common.out.print(f"wrote {len(grid)} images to {individual}")
+            common.out.print(f"wrote {done.files} images to {individual}")
+        for message in done.skipped[:5]:
+            common.err.print(f"[yellow]skipped:[/yellow] {message}")
         if interpolate is not None:
             if not hasattr(algo, "interpolate"):
                 raise GanforgeError("this checkpoint's algorithm has no latent space to interpolate")
