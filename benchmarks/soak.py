@@ -52,6 +52,12 @@ def latest_step(run: Path) -> int:
     return int(latest.name.split("-")[1]) if latest is not None else 0
 
 
+def torn_checkpoints(run: Path) -> list[str]:
+    """Checkpoint folders left half-written (the next checkpoint write removes them)."""
+    folder = run / "checkpoints"
+    return [p.name for p in folder.glob(".step-*")] if folder.is_dir() else []
+
+
 def final_files(run: Path, steps: int) -> list[Path]:
     folder = run / "checkpoints" / f"step-{steps:08d}"
     return [folder / "model.safetensors", folder / "state.safetensors"]
@@ -80,13 +86,13 @@ def compare(a: Path, b: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="dcgan-cats")
-    parser.add_argument("--steps", type=int, default=300, help="the run's length")
+    parser.add_argument("--steps", type=int, default=400, help="the run's length")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--steps-window", type=float, default=2.0,
                         help="most kills land up to this many seconds after the process's first new checkpoint")
-    parser.add_argument("--startup-kills", type=float, default=0.2,
-                        help="the share of kills that land during start-up instead (0.2-3 s after the start)")
+    parser.add_argument("--startup-every", type=int, default=5,
+                        help="every Nth kill lands during start-up instead (0.2-4 s after the process starts)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -104,16 +110,17 @@ def main() -> int:
         return 1
     t_ref = time.perf_counter() - t0
 
-    kills, takeovers, log = [], 0, []
+    kills, takeovers, mid_write = [], 0, 0
     while len(kills) < args.kills:
         before = latest_step(soaked)
         if before >= args.steps:
             print(f"the run finished after {len(kills)} kills; raise --steps for more", file=sys.stderr)
             return 1
-        in_startup = rng.random() < args.startup_kills
-        delay = rng.uniform(0.2, 3.0) if in_startup else rng.uniform(0.0, args.steps_window)
+        in_startup = (len(kills) + 1) % args.startup_every == 0
+        delay = rng.uniform(0.2, 4.0) if in_startup else rng.uniform(0.0, args.steps_window)
         cmd = train_cmd(args.recipe, soaked, args.steps, resume=before > 0)
         err_path = work / f"stderr-{len(kills) + 1:02d}.txt"
+        torn_before = set(torn_checkpoints(soaked))
         with open(err_path, "w") as err:
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
@@ -137,10 +144,12 @@ def main() -> int:
             print("the run finished before the kill; raise --steps", file=sys.stderr)
             return 1
         after = latest_step(soaked)
+        torn = set(torn_checkpoints(soaked)) - torn_before  # a checkpoint was being written when the kill came
+        mid_write += bool(torn)
         kills.append((delay, before, after))
         where = "during start-up" if in_startup else "while training"
-        print(f"kill {len(kills):2d}: SIGKILL {delay:4.1f} s after start ({where}); latest checkpoint step "
-              f"{before} -> {after}", flush=True)
+        print(f"kill {len(kills):2d}: SIGKILL {delay:4.1f} s after start ({where}{', mid-checkpoint' if torn else ''}); "
+              f"latest checkpoint step {before} -> {after}", flush=True)
 
     final = subprocess.run(train_cmd(args.recipe, soaked, args.steps, resume=latest_step(soaked) > 0), env=env,
                            capture_output=True, text=True)
@@ -158,7 +167,8 @@ def main() -> int:
         problems.append("the lock file was left behind by the final run")
     during_startup = sum(1 for _, b, a in kills if a == b)
     total = time.perf_counter() - t0
-    print(f"{len(kills)} SIGKILLs ({during_startup} before a new checkpoint was written), {takeovers} stale locks "
+    print(f"{len(kills)} SIGKILLs ({during_startup} before a new checkpoint was written, {mid_write} while one was "
+          f"being written), {takeovers} stale locks "
           f"taken over; reference run {t_ref:.0f} s, everything {total:.0f} s; work folder {work}")
     if problems:
         print("FAIL:\n  " + "\n  ".join(problems[:20]))

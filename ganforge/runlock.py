@@ -72,11 +72,12 @@ class Holder:
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
-        where = "" if self.host == _host() else f" on host {self.host}"
-        return f"process {self.pid}{where} (since {when}, {_ago(time.time() - self.since)} ago)"
+        return f"process {self.pid} on host {self.host} (since {when}, {_ago(time.time() - self.since)} ago)"
 
     def alive(self) -> bool:
         """Whether the process still runs (meaningful on its own host only)."""
+        if os.name == "nt":  # os.kill(pid, 0) would end the process there; assume it runs
+            return True
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:

@@ -13,9 +13,9 @@ from . import common
 def sample_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint file, its folder, or a run folder (latest checkpoint).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The grid image to write (.png).")],
-    num: Annotated[int, typer.Option("--num", "-n", help="How many samples (or source images).")] = 64,
+    num: Annotated[int, typer.Option("--num", "-n", help="How many samples (or source images); more than one grid shows (1,024 at 64x64) need --individual.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the noise: the same seed gives the same samples.")] = 0,
-    individual: Annotated[Optional[Path], typer.Option("--individual", help="Also write each sample as its own PNG into this folder.")] = None,
+    individual: Annotated[Optional[Path], typer.Option("--individual", help="Also write each sample as its own PNG into this folder (any number; the grid shows the first ones).")] = None,
     interpolate: Annotated[Optional[Path], typer.Option("--interpolate", help="Also write a latent interpolation GIF here.")] = None,
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source images (file or folder) for translation models; default: the recipe's data.")] = None,
 ):
