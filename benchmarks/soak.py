@@ -86,7 +86,7 @@ def compare(a: Path, b: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", default="dcgan-cats")
-    parser.add_argument("--steps", type=int, default=400, help="the run's length")
+    parser.add_argument("--steps", type=int, default=1000, help="the run's length")
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     parser.add_argument("--steps-window", type=float, default=2.0,
