@@ -9,6 +9,7 @@ import typer
 
 from .. import __version__
 from . import common
+from .data_cmd import data_app
 from .plugins_cmd import plugins_command
 from .recipes_cmd import recipes_app
 from .sample import sample_command
@@ -44,6 +45,7 @@ app.command("sample")(sample_command)
 app.command("translate")(translate_command)
 app.command("plugins")(plugins_command)
 app.add_typer(recipes_app, name="recipes")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:
