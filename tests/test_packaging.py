@@ -40,6 +40,19 @@ def test_wheel_contains_core_plugins_and_recipes(wheel):
     assert "[ganforge]" in text and "dcgan = ganforge_dcgan" in text
 
 
+def test_wheel_ships_the_cats_and_stays_small(wheel):
+    """dcgan-cats and cyclegan-cats train on a fresh install: their 245 faces are package data."""
+    zf = zipfile.ZipFile(wheel)
+    names = zf.namelist()
+    for domain, count in (("grumpy", 179), ("russian_blue", 66)):
+        pngs = [n for n in names if n.startswith(f"ganforge_datasets/data/grumpify-cats/{domain}/") and n.endswith(".png")]
+        assert len(pngs) == count, (domain, len(pngs))
+    assert not [n for n in names if "apple2orange/" in n or n.endswith((".jpg", ".zip", ".tar.gz"))]
+    size = wheel.stat().st_size
+    print(f"wheel {wheel.name}: {size / 1e6:.2f} MB, {len(names)} files")
+    assert size < 4_000_000, f"the wheel grew to {size / 1e6:.1f} MB"
+
+
 def test_installed_wheel_lists_builtins_through_entry_points(wheel, tmp_path):
     target = tmp_path / "site"
     proc = subprocess.run(
