@@ -31,6 +31,7 @@ class Reporter:
         self._step_window = 0
         self._last = {}
         self._rate = 0.0
+        self._finished = False
 
     def line(self, text: str) -> None:
         if self.active:
@@ -102,9 +103,22 @@ class Reporter:
         path = run.run_dir / SAMPLES_DIR / f"step-{run.step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image_grid(images.float().cpu(), path, nrow=nrow)
+        self.html("running")
         return path
 
+    def html(self, status: str) -> None:
+        """Rewrite RUN/report.html; a failure to do so is reported and never stops training."""
+        if not self.active or self._t0 is None:
+            return
+        from .report_html import write_report
+
+        try:
+            write_report(self.run.run_dir, status)
+        except Exception as exc:  # noqa: BLE001 - the report is a convenience, the run comes first
+            self.line(f"[yellow]warning:[/yellow] could not write report.html: {exc}")
+
     def finish(self, final: bool) -> None:
+        self._finished = True
         self.stop()
         if not self.active:
             return
@@ -114,8 +128,10 @@ class Reporter:
                 plot_losses(run.run_dir / METRICS_FILE, run.run_dir / "losses.png")
             if run.recipe.log.gif:
                 progress_gif(run.run_dir / SAMPLES_DIR, run.run_dir / "progress.gif")
+        self.html("finished" if final else "interrupted")
         elapsed = time.perf_counter() - (self._t0 or time.perf_counter())
         self.line(f"done: step {run.step} in {elapsed:.0f}s; results in {run.run_dir}")
+        self.line(f"report: {run.run_dir / 'report.html'} (open it in a browser)")
         if final:
             self.line(f"sample from it: ganforge sample --checkpoint {run.run_dir} --output samples.png")
 
@@ -123,6 +139,9 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if not self._finished:  # stopped by an interrupt or an error: the page says so
+            self._finished = True
+            self.html("interrupted")
 
 
 def _describe(distributed_type: str, world: int) -> str:
