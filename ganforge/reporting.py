@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 
+from . import trackers
 from .images import save_image_grid
 
 METRICS_FILE = "metrics.jsonl"
@@ -54,6 +55,7 @@ class Reporter:
         self._t_window = time.perf_counter()
         self._t0 = self._t_window - offset
         self._step_window = run.step
+        trackers.start(run)
         if self.show_bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -81,6 +83,7 @@ class Reporter:
             record["lr_factor"] = round(run.lr_factor(run.step) * run.lr_scale, 6)
             with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
+            trackers.log(run, record)
             stats = "  ".join(f"{k} {v:.3f}" for k, v in logs.items()) + f"  {self._rate:.0f} img/s"
             if self._progress is not None:
                 self._progress.update(self._task, completed=run.step, stats=stats)
@@ -103,6 +106,7 @@ class Reporter:
         path = run.run_dir / SAMPLES_DIR / f"step-{run.step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image_grid(images.float().cpu(), path, nrow=nrow)
+        trackers.log_grid(run, path)
         self.html("running")
         return path
 
