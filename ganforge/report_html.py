@@ -103,7 +103,7 @@ def loss_svg(rows: list[dict], width: int = 760, height: int = 300) -> str:
         y0, y1 = y0 - 0.5, y1 + 0.5
     pad = 0.04 * (y1 - y0)
     y0, y1 = y0 - pad, y1 + pad
-    left, right, top, bottom = 52, 12, 10, 30
+    left, right, top, bottom = 52, 24, 10, 30
     w, h = width - left - right, height - top - bottom
 
     def sx(x):
