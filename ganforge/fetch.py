@@ -270,6 +270,8 @@ def fetch(source: DataSource, *, url: str | None = None, from_archive: Path | No
         archive = downloads_dir() / f"{source.name}{archive_suffix(source)}"
         if not archive.is_file():
             download(url, archive, console=console, progress=progress, label=source.name)
+    if console is not None:
+        console.print(f"checking {archive.name} ({human_size(archive.stat().st_size)}): checksum, integrity, layout")
     try:
         digest, top = check_archive(archive, source, sha256)
     except FetchError:
@@ -283,6 +285,8 @@ def fetch(source: DataSource, *, url: str | None = None, from_archive: Path | No
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     size = archive.stat().st_size
+    if console is not None:
+        console.print(f"extracting into {dest}")
     extract(archive, source, top, dest, manifest)
     if from_archive is None and not keep_archive:
         archive.unlink(missing_ok=True)
