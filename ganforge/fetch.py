@@ -83,6 +83,10 @@ def download(url: str, dest: Path, *, console=None, progress: bool = True, label
         status = getattr(response, "status", 200)
         if status == 206:
             start = have
+            sent = response.headers.get("Content-Range", "")
+            if not sent.replace(" ", "").startswith(f"bytes{have}-"):  # not the part we asked for
+                raise FetchError(f"the server answered a resumed download of {url} with the range '{sent}'",
+                                 hint=f"delete {part} and run the fetch again") from None
         else:  # 200: the server ignored Range (or there was nothing to resume): start over
             start = 0
         length = response.headers.get("Content-Length")
@@ -147,16 +151,17 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _members(archive: Path, kind: str) -> list[str]:
-    """Every file member's name, after reading every byte (CRC / gzip checks); raises FetchError."""
+def _members(archive: Path, kind: str) -> tuple[list[str], int]:
+    """Every file member's name and their total size, after reading every byte (CRC / gzip checks)."""
     try:
         if kind == "zip":
             with zipfile.ZipFile(archive) as zf:
                 bad = zf.testzip()
                 if bad is not None:
                     raise FetchError(f"{archive} is corrupt: the CRC of {bad} does not match")
-                return [i.filename for i in zf.infolist() if not i.is_dir()]
-        names = []
+                files = [i for i in zf.infolist() if not i.is_dir()]
+                return [i.filename for i in files], sum(i.file_size for i in files)
+        names, total = [], 0
         with tarfile.open(archive, "r:gz") as tf:
             for member in tf:
                 if member.isfile():
@@ -164,9 +169,10 @@ def _members(archive: Path, kind: str) -> list[str]:
                     while f is not None and f.read(1 << 20):
                         pass
                     names.append(member.name)
+                    total += member.size
                 elif not member.isdir():
                     raise FetchError(f"{archive} holds {member.name}, which is not a plain file or folder")
-        return names
+        return names, total
     except FetchError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as exc:
@@ -179,8 +185,9 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def check_archive(archive: Path, source: DataSource, sha256: str | None = None) -> tuple[str, str]:
-    """Check an archive; returns ``(its sha256, the folder inside it that holds the layout)``."""
+def check_archive(archive: Path, source: DataSource, sha256: str | None = None) -> tuple[str, str, int]:
+    """Check an archive; returns ``(its sha256, the folder inside it that holds the layout, the bytes
+    its files take once extracted)``."""
     if source.archive not in ("zip", "tar.gz"):
         raise FetchError(f"{source.name} is not downloaded as an archive (it is {source.kind})")
     digest = sha256_of(archive)
@@ -188,7 +195,7 @@ def check_archive(archive: Path, source: DataSource, sha256: str | None = None) 
     if expected and digest != expected:
         raise FetchError(f"{archive} has SHA-256 {digest}, expected {expected}",
                          hint="the file is damaged or not the right archive: download it again")
-    names = _members(archive, "zip" if source.archive == "zip" else "tar.gz")
+    names, unpacked = _members(archive, "zip" if source.archive == "zip" else "tar.gz")
     for name in names:
         p = PurePosixPath(name)
         if p.is_absolute() or ".." in p.parts or "\\" in name:
@@ -202,7 +209,7 @@ def check_archive(archive: Path, source: DataSource, sha256: str | None = None) 
             f"(found: {', '.join(found) or 'nothing'})",
             hint=f"check that this is the {source.name} archive",
         )
-    return digest, top
+    return digest, top, unpacked
 
 
 def _layout_root(names: list[str], layout: tuple[str, ...]) -> str | None:
@@ -273,11 +280,17 @@ def fetch(source: DataSource, *, url: str | None = None, from_archive: Path | No
     if console is not None:
         console.print(f"checking {archive.name} ({human_size(archive.stat().st_size)}): checksum, integrity, layout")
     try:
-        digest, top = check_archive(archive, source, sha256)
+        digest, top, unpacked = check_archive(archive, source, sha256)
     except FetchError:
         if from_archive is None:  # a bad download is useless: the next fetch starts afresh
             archive.unlink(missing_ok=True)
         raise
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest.parent).free
+    if free < unpacked + (64 << 20):
+        raise FetchError(f"not enough disk space for {source.name} in {dest.parent}: it needs "
+                         f"{human_size(unpacked)}, {human_size(free)} is free",
+                         hint=f"free some space, or move the cache with GANFORGE_CACHE (the archive stays in {archive.parent})")
     manifest = {
         "name": source.name, "url": None if from_archive is not None else url,
         "from": str(archive) if from_archive is not None else None,

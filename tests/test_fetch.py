@@ -89,7 +89,8 @@ class Server:
                         self.end_headers()
                         return
                     self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                    shown = 0 if mode == "bad-range" else start
+                    self.send_header("Content-Range", f"bytes {shown}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
                 self.send_header("Content-Length", str(len(body) - start))
@@ -228,6 +229,35 @@ def test_resume_of_a_partial_file_and_a_server_without_range(server, cache):
     (downloads / "testset.zip.part").write_bytes(b"garbage that is not the start of the file")
     result = fetch(source(server.url + "/testset.zip"), progress=False, force=True)
     assert json.loads((result.path / MANIFEST).read_text())["archive_bytes"] == len(body)
+
+
+def test_a_resume_answered_with_another_range_is_refused(server, cache):
+    server.files["/testset.zip"] = cyclegan_zip()
+    server.mode["/testset.zip"] = "bad-range"
+    (cache / "downloads").mkdir(parents=True)
+    (cache / "downloads" / "testset.zip.part").write_bytes(server.files["/testset.zip"][:500])
+    with pytest.raises(FetchError, match="range 'bytes 0-"):
+        fetch(source(server.url + "/testset.zip"), progress=False)
+    assert _leftovers(cache) == []
+
+
+def test_no_disk_space_is_said_before_extracting(server, cache, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import ganforge.fetch as gfetch
+
+    server.files["/testset.zip"] = cyclegan_zip()
+    real = shutil.disk_usage
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(gfetch.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(FetchError, match="not enough disk space"):
+        fetch(source(server.url + "/testset.zip"), progress=False)
+    assert _leftovers(cache) == []
+    assert (cache / "downloads" / "testset.zip").is_file()  # the good archive is kept for the next try
+    monkeypatch.setattr(gfetch.shutil, "disk_usage", real)
+    fetch(source(server.url + "/testset.zip"), progress=False)
+    assert len(server.requests) == 1  # not downloaded again
 
 
 def test_from_archive_and_tar_gz_pix2pix(tmp_path, cache):
