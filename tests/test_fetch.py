@@ -272,6 +272,8 @@ def test_from_archive_and_tar_gz_pix2pix(tmp_path, cache):
     domains = build_paired(PAIRED_CONFIGS["facades"](image_size=32))
     assert len(domains["a"]) == len(domains["b"]) == 3
     assert domains["a"][0].shape == (3, 32, 32)
+    pair = domains["pairs"][1]  # the paired view: image = left half, target = right half of the same file
+    assert (pair["image"] == domains["a"][1]).all() and (pair["target"] == domains["b"][1]).all()
     # a truncated tar.gz is refused, and the facades already installed stay untouched
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(archive.read_bytes()[:-200])

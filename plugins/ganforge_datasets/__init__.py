@@ -52,6 +52,6 @@ def register_datasets(register):
                      summary=f"{source.summary} (`ganforge data fetch {name}`)")
     for name, source in PIX2PIX_SETS.items():
         register(name, build_paired, PAIRED_CONFIGS[name],
-                 summary=f"pix2pix {source.summary}: a = left, b = right (`ganforge data fetch {name}`)")
+                 summary=f"pix2pix {source.summary}: a = left, b = right, pairs = left -> right (`ganforge data fetch {name}`)")
     register("shapes", build_shapes, ShapesConfig,
              summary="Procedural coloured shapes; needs no files (a first run that works anywhere)")

@@ -1,8 +1,9 @@
 """pix2pix-style paired sets: every file is a side-by-side pair, left half A, right half B.
 
 The builder splits each image into the domains ``a`` (left halves) and ``b`` (right halves), index
-aligned, so an unpaired algorithm (CycleGAN) trains on them as they are and a paired one can use the
-alignment.
+aligned, so an unpaired algorithm (CycleGAN) trains on them as they are, and also offers the domain
+``pairs``: items with ``image`` = left half and the paired field ``target`` = right half, for a paired
+(pix2pix-style) algorithm. The three share one copy of the pixels.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def build_paired(config: PairedConfig) -> Domains:
         b[i] = to_tensor(img.crop((w // 2, 0, w, h)), size)
     names = [p.relative_to(folder).as_posix() for p in paths]
     return {"a": ImageTensorDataset(a, names, source=f"{folder} (left halves)"),
-            "b": ImageTensorDataset(b, names, source=f"{folder} (right halves)")}
+            "b": ImageTensorDataset(b, names, source=f"{folder} (right halves)"),
+            "pairs": ImageTensorDataset(a, names, paired={"target": b}, source=f"{folder} (left -> right)")}
 
 
 PAIRED_CONFIGS = {name: paired_config(source) for name, source in PIX2PIX_SETS.items()}
