@@ -194,7 +194,7 @@ def _page(run_dir: Path, recipe: dict, recipe_text: str, rows: list[dict], grids
     wall = rows[-1].get("time") if rows else None
     rates = [r["images_per_s"] for r in rows if r.get("images_per_s")]
     rate = rates[-1] if rates else None
-    mean_rate = (step * recipe.get("train", {}).get("batch_size", 0) / wall) if wall else None
+    mean_rate = sum(rates) / len(rates) if rates else None  # every process's images, like the log
     facts = [
         ("state", f'<span class="status {esc(status)}">{esc(status)}</span>'),
         ("step", f"{step:,}" + (f" / {total:,}" if total else "")),
