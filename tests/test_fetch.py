@@ -260,6 +260,23 @@ def test_no_disk_space_is_said_before_extracting(server, cache, monkeypatch):
     assert len(server.requests) == 1  # not downloaded again
 
 
+def test_a_crash_while_extracting_leaves_nothing_a_run_could_use(server, cache, monkeypatch):
+    server.files["/testset.zip"] = cyclegan_zip()
+    real = zipfile.ZipFile.extractall
+
+    def half_then_disk_full(self, path=None, *args, **kwargs):
+        self.extract(self.namelist()[0], path)  # some files are already written...
+        assert any(Path(path).rglob("*.png"))
+        raise OSError(28, "No space left on device")  # ...when the disk fills up
+
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", half_then_disk_full)
+    with pytest.raises(OSError):
+        fetch(source(server.url + "/testset.zip"), progress=False)
+    assert _leftovers(cache) == []  # the temporary folder is gone and testset/ never appeared
+    monkeypatch.setattr(zipfile.ZipFile, "extractall", real)
+    assert fetch(source(server.url + "/testset.zip"), progress=False).path.is_dir()
+
+
 def test_from_archive_and_tar_gz_pix2pix(tmp_path, cache):
     archive = tmp_path / "facades.tar.gz"
     archive.write_bytes(pix2pix_targz())
