@@ -10,6 +10,7 @@ listing at a time, so translating a folder of any size holds one image in memory
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -110,9 +111,15 @@ class ImageSource:
 
     @classmethod
     def from_path(cls, path: Path, size: int) -> ImageSource:
+        """The user's images (a file, or a folder walked lazily), resized to the model's ``size``."""
         if not path.exists():
             raise GanforgeError(f"--input not found: {path}")
         return cls(size, files=iter_image_files(path) if path.is_dir() else iter([path]))
+
+    @classmethod
+    def from_data(cls, part, registry) -> ImageSource:
+        """The recipe's dataset (``[data]``), domain by domain."""
+        return cls(0, domains=registry.get("dataset", part.name).build(part.config))
 
     def _fill(self, n: int) -> None:
         while len(self._buffer) < n:
@@ -132,9 +139,10 @@ class ImageSource:
                 return None
             if not peek:
                 self._taken = hi
+            from .run import fetch_fields
+
             idx = torch.arange(lo, hi)
-            return {d: ds.get_batch(idx) if hasattr(ds, "get_batch") else torch.stack([ds[int(i)] for i in idx])
-                    for d, ds in self.domains.items()}
+            return {d: fetch_fields(ds, idx)["image"] for d, ds in self.domains.items()}
         self._fill(n)
         chunk = self._buffer[:n]
         if not peek:
@@ -142,18 +150,6 @@ class ImageSource:
         if not chunk:
             return None
         return {"input": to_float(torch.stack(chunk))}
-
-
-def sample_source(loaded, registry, input_path: Path | None) -> ImageSource | None:
-    """Where a checkpoint's algorithm takes its source images from; ``None`` for noise-to-image ones."""
-    algo = loaded.algorithm
-    if not getattr(algo, "sample_needs_images", False):
-        return None
-    size = getattr(loaded.recipe.data.config, "image_size", 64)
-    if input_path is not None:
-        return ImageSource.from_path(input_path, size)
-    part = loaded.recipe.data
-    return ImageSource(size, domains=registry.get("dataset", part.name).builder(part.config))
 
 
 # --- generating and writing ----------------------------------------------------------------------
@@ -175,24 +171,29 @@ def chunk_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed % 2**64, index]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def write_samples(algo, nets, *, num: int, seed: int, output: Path, individual: Path | None,
+def write_samples(draw, *, num: int, seed: int, output: Path, individual: Path | None,
                   source: ImageSource | None = None, console=None) -> Written:
-    """Generate ``num`` samples in chunks; write the first chunk as the grid ``output`` and, with
-    ``individual``, every image as its own PNG. Peak memory: about 2.5 x :data:`CHUNK_BYTES` over the
-    model's, whatever ``num`` is."""
-    # One sample first, to learn the images' shape (how many per sample, their size) before any real work.
-    probe_in = source.take(1, peek=True) if source is not None else None
+    """Generate ``num`` samples in chunks with ``draw(n, seed, inputs) -> (images, grid columns)``; write
+    the first chunk as the grid ``output`` and, with ``individual``, every image as its own PNG.
+    Peak memory: about 2.5 x :data:`CHUNK_BYTES` over the model's, whatever ``num`` is."""
+    # A few samples first, to learn the images' size and how many come per sample, before any real work.
+    probe_n = min(num, 16)
+    probe_in = source.take(probe_n, peek=True) if source is not None else None
     if source is not None and probe_in is None:
-        raise DataError("no readable images in --input" + (f" ({source.skipped[0]})" if source.skipped else ""))
-    probe, _ = algo.sample(nets, 1, seed, probe_in)
-    per, _, h, w = probe.shape
-    chunk = max(1, min(MAX_GRID_ITEMS, CHUNK_BYTES // (per * probe[0].numel() * 4)))
+        raise DataError("no readable images among the source images" + (f" ({source.skipped[0]})" if source.skipped else ""))
+    if probe_in is not None:
+        probe_n = min(probe_n, *(len(v) for v in probe_in.values()))
+    probe, _ = draw(probe_n, seed, probe_in)
+    per = max(len(probe), 1) / probe_n  # images per sample (e.g. 6 for source | translation | reconstruction x 2)
+    _, _, h, w = probe.shape
+    chunk = max(1, min(MAX_GRID_ITEMS, int(CHUNK_BYTES // (per * probe[0].numel() * 4))))
+    del probe, probe_in
     if num > chunk and individual is None:
         raise _too_many_for_grid(num, chunk, f" of {w}x{h} for this checkpoint")
-    total = num * per
+    total = math.ceil(num * per)
     if individual is not None:
         _check_space(individual, total, h * w * 3)
-    width = max(4, len(str(total - 1)))
+    width = max(4, len(str(math.ceil(num * max(per, 1.0)) - 1)))  # an upper bound on the files written
 
     show = console is not None and console.is_terminal and num > chunk
     progress = None
@@ -211,7 +212,7 @@ def write_samples(algo, nets, *, num: int, seed: int, output: Path, individual: 
             inputs = source.take(n) if source is not None else None
             if source is not None and inputs is None:
                 break
-            images, nrow = algo.sample(nets, n, chunk_seed(seed, index), inputs)
+            images, nrow = draw(n, chunk_seed(seed, index), inputs)
             images = images.detach().float().cpu()
             if index == 0:
                 _check_grid(output, len(images), h, w, nrow)

@@ -98,8 +98,10 @@ def test_a_grid_that_fits_one_chunk_is_what_one_call_gives(shapes_ckpt, tmp_path
     from ganforge.inference import load_for_inference
     from ganforge.plugins import get_plugins
 
+    from ganforge.components import SampleRequest
+
     loaded = load_for_inference(shapes_ckpt, get_plugins().registry)
-    images, nrow = loaded.algorithm.sample(loaded.nets, 16, 5, None)
+    images, nrow = loaded.algorithm.sample(loaded.nets, SampleRequest(num=16, seed=5))
     out = tmp_path / "g.png"
     ok(run_cli("sample", "--checkpoint", shapes_ckpt, "--num", 16, "--seed", 5, "--output", out))
     from ganforge.images import make_grid_image

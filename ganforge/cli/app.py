@@ -9,8 +9,10 @@ import typer
 
 from .. import __version__
 from . import common
+from .data_cmd import data_app
 from .plugins_cmd import plugins_command
 from .recipes_cmd import recipes_app
+from .report_cmd import report_command
 from .sample import sample_command
 from .train import train_command
 from .translate import translate_command
@@ -43,7 +45,9 @@ app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("translate")(translate_command)
 app.command("plugins")(plugins_command)
+app.command("report")(report_command)
 app.add_typer(recipes_app, name="recipes")
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:
