@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--steps-window", type=float, default=2.0,
                         help="most kills land up to this many seconds after the process's first new checkpoint")
     parser.add_argument("--startup-every", type=int, default=5,
-                        help="every Nth kill lands during start-up instead (0.2-4 s after the process starts)")
+                        help="every Nth kill lands early instead (0.2-4 s after the process starts: mostly during start-up)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -147,7 +147,7 @@ def main() -> int:
         torn = set(torn_checkpoints(soaked)) - torn_before  # a checkpoint was being written when the kill came
         mid_write += bool(torn)
         kills.append((delay, before, after))
-        where = "during start-up" if in_startup else "while training"
+        where = "early" if in_startup else "while training"
         print(f"kill {len(kills):2d}: SIGKILL {delay:4.1f} s after start ({where}{', mid-checkpoint' if torn else ''}); "
               f"latest checkpoint step {before} -> {after}", flush=True)
 
