@@ -36,6 +36,8 @@ HOOKS = {
     "augmentation": "register_augmentations",
     "dataset": "register_datasets",
     "algorithm": "register_algorithms",
+    "metric": "register_metrics",
+    "feature_extractor": "register_feature_extractors",
     "recipe": "register_recipes",
 }
 KINDS = tuple(HOOKS)
@@ -69,6 +71,16 @@ def register_datasets(register):
 @hookspec
 def register_algorithms(register):
     """Register training algorithms (see ``ganforge.components.Algorithm``)."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics (see ``ganforge.metrics.Metric``): FID, KID, ..."""
+
+
+@hookspec
+def register_feature_extractors(register):
+    """Register feature extractors for metrics (see ``ganforge.metrics.FeatureExtractor``)."""
 
 
 @hookspec
