@@ -409,7 +409,7 @@ def train(
     progress: bool = True,
 ) -> Path:
     """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``)."""
-    from . import reporting
+    from . import evaluation, reporting
 
     run = TrainRun(recipe, registry, run_dir)
     acc = run.accelerator
@@ -437,6 +437,7 @@ def train(
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm.progress_inputs(run, recipe.log.num_samples) if run.is_main else None
+        scorer = evaluation.TrainingEvaluator.create(run)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
         last_saved = run.step
@@ -482,6 +483,8 @@ def train(
                 if run.step % recipe.log.checkpoint_every == 0 or run.step == end:
                     run.save_checkpoint()
                     last_saved = run.step
+                    if scorer is not None:
+                        scorer.after_checkpoint(run, say)
                 # Processes must agree on stopping, or one would wait for the others forever.
                 if _agree_stop(run, signals.received is not None):
                     if last_saved != run.step:

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,9 @@ class InceptionConfig:
 
 class InceptionFID(FeatureExtractor):
     standard = True
+    # `ganforge metrics install` / `where` reach these through the registered class.
+    install = staticmethod(install)
+    locate = staticmethod(find_weights)
 
     def __init__(self, config: InceptionConfig | None = None):
         self.config = config or InceptionConfig()
@@ -201,7 +205,9 @@ class InceptionFID(FeatureExtractor):
         if self.net is not None:
             return
         path = find_weights(self.config.weights)
-        self.net = torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # torch deprecates jit.load in favour of export; the file is TorchScript
+            warnings.simplefilter("ignore", FutureWarning)
+            self.net = torch.jit.load(str(path), map_location="cpu").eval()
         self.path = path
 
     def fingerprint(self) -> str:
