@@ -151,7 +151,7 @@ def find_checkpoint_dir(path: Path) -> Path:
 
 def find_model_file(path: Path) -> Path:
     path = Path(path).expanduser()
-    if path.is_file():
+    if path.is_file() and path.name not in (LATEST, BEST):  # a pointer file names a checkpoint folder
         return path
     return find_checkpoint_dir(path) / MODEL_FILE
 

@@ -168,10 +168,14 @@ class Evaluator:
         return score_key(m, m.primary, self.extractor_name, self.standard), bool(m.higher_is_better)
 
 
-def data_label(recipe) -> str:
-    """A short name for a recipe's data: its folder when it has one, else the dataset's name."""
-    path = str(getattr(recipe.data.config, "path", "") or "")
-    return path or recipe.data.name
+def data_label(recipe, domain: str | None = None) -> str:
+    """A short name for a recipe's data (its folder when it has one) and, for several domains, the domain."""
+    config = recipe.data.config
+    label = str(getattr(config, "path", "") or "") or recipe.data.name
+    if domain is None:
+        return label
+    folder = getattr(config, f"domain_{domain}", None)  # unpaired folders name each domain's sub-folder
+    return f"{label}/{folder}" if isinstance(folder, str) and folder else f"{label} (domain {domain})"
 
 
 def default_metrics(registry: Registry, translation: bool) -> list[str]:
@@ -320,7 +324,7 @@ class TrainingEvaluator:
         if self.direction:
             src, dst = translation_domains(self.direction)
             self.sources = _all_images(run.data[src])[: cfg.num]
-            real, label = _all_images(run.data[dst]), f"the recipe's data (domain '{dst}')"
+            real, label = _all_images(run.data[dst]), f"{data_label(run.recipe, dst)} (training data)"
         else:
             self.sources = None
             domain = algo.domains[0]

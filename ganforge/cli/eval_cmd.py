@@ -72,7 +72,7 @@ def eval_command(
             if domain not in domains:
                 raise GanforgeError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
             real_images = _all_images(domains[domain])
-            real_label = f"{data_label(loaded.recipe)}" + (f" domain {domain}" if len(domains) > 1 else "") + " (training data)"
+            real_label = f"{data_label(loaded.recipe, domain if len(domains) > 1 else None)} (training data)"
         if translation:
             if input_path is not None:
                 if not input_path.exists():
