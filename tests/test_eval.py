@@ -167,6 +167,7 @@ def test_training_scores_checkpoints_and_keeps_the_best_one_through_pruning(tmp_
     kept = sorted(p.name for p in (run / "checkpoints").glob("step-*"))
     assert f"step-{best['step']:08d}" in kept and "step-00000006" in kept and len(kept) <= 2
     assert "eval step 2: pixels/kd" in result.output
+    assert (run / "losses.png").stat().st_size > 1000  # the loss plot gets a panel with the eval curve
     # The best checkpoint is usable by name.
     ok(run_cli("sample", "--checkpoint", run / "checkpoints" / "best", "--num", 4, "--output", tmp_path / "b.png"))
     assert f"checkpoint step {best['step']}" in run_cli(
