@@ -110,6 +110,25 @@ def test_empty_real_folder_is_refused_in_one_line(cats_run, tmp_path):
     assert "no images found" in out
 
 
+def test_real_images_from_another_folder(cats_run, tmp_path):
+    out = tmp_path / "rb.json"
+    ok(run_cli("eval", cats_run, "-n", 30, "--real", DATA / "grumpify-cats" / "russian_blue", "-o", out, *PIX))
+    data = json.loads(out.read_text())
+    assert data["num_real"] == 66 and data["real_source"].endswith("russian_blue")
+    assert data["scores"]["pixels/kd_subset_size"] == 30
+
+
+def test_missing_training_data_points_at_real(cats_run, tmp_path):
+    result = run_cli("eval", cats_run, "-n", 10, *PIX, env={"GANFORGE_DATA": str(tmp_path / "nowhere")})
+    out = one_error_line(result)
+    assert "training data cannot be loaded" in out and "--real FOLDER" in out
+
+
+def test_input_is_refused_for_a_noise_to_image_model(cats_run, tmp_path):
+    out = one_error_line(run_cli("eval", cats_run, "--input", DATA / "grumpify-cats" / "grumpy", *PIX))
+    assert "--input is for translation models" in out
+
+
 def test_unknown_metric_is_refused_with_a_suggestion(cats_run):
     out = one_error_line(run_cli("eval", cats_run, "--metric", "fidd", *PIX))
     assert "unknown metric 'fidd'" in out and "did you mean 'fid'" in out

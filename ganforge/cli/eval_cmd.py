@@ -67,7 +67,7 @@ def eval_command(
                 raise GanforgeError(f"--real not found: {real}")
             real_images, real_label = load_real(real, size), str(real)
         else:
-            domains = registry.get("dataset", loaded.recipe.data.name).builder(loaded.recipe.data.config)
+            domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
             domain = dst if translation else next(iter(domains))
             if domain not in domains:
                 raise GanforgeError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
@@ -79,7 +79,7 @@ def eval_command(
                     raise GanforgeError(f"--input not found: {input_path}")
                 sources = load_real(input_path, size)
             else:
-                domains = registry.get("dataset", loaded.recipe.data.name).builder(loaded.recipe.data.config)
+                domains = _recipe_data(registry, loaded.recipe, "--input FOLDER")
                 if src not in domains:
                     raise GanforgeError(f"the recipe's data has no domain '{src}' (it has {', '.join(domains)})")
                 sources = _all_images(domains[src])
@@ -136,6 +136,17 @@ def eval_command(
             json_path = output or (run_dir / EVAL_DIR / f"step-{r.step:08d}.json" if run_dir else first_dir / "eval.json")
             write_json(json_path, r.as_dict())
             common.out.print(f"wrote {json_path}")
+
+
+def _recipe_data(registry, recipe, option: str) -> dict:
+    """The checkpoint's training data, or a one-line error saying how to point elsewhere."""
+    from ..errors import DataError
+
+    try:
+        return registry.get("dataset", recipe.data.name).builder(recipe.data.config)
+    except DataError as exc:
+        raise DataError(f"the checkpoint's training data cannot be loaded: {exc.message}",
+                        hint=f"pass {option} (GANFORGE_DATA sets the data root)") from None
 
 
 def _cell(scores: dict, key: str, fmt) -> str:
