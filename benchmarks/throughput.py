@@ -21,14 +21,14 @@ import torch
 
 from ganforge.plugins import get_registry
 from ganforge.recipes import load_recipe
-from ganforge.sampler import EpochSampler, fetch
+from ganforge.run import fetch_fields
+from ganforge.sampler import EpochSampler
 from ganforge.trainer import METRICS_FILE, train
 
 
 def build(recipe, registry, name_kind):
     part = recipe.parts[name_kind]
-    comp = registry.get(part.kind, part.name)
-    return comp.builder(part.config)
+    return registry.get(part.kind, part.name).build(part.config)
 
 
 def plain_loop(recipe, registry, steps: int, warmup: int, bf16: bool) -> float:
@@ -40,7 +40,7 @@ def plain_loop(recipe, registry, steps: int, warmup: int, bf16: bool) -> float:
     augs = [registry.get("augmentation", p.name).builder(p.config) for p in recipe.augment]
     real_augs = [a for a in augs if a.stage == "real"]
     step_augs = [a for a in augs if a.stage != "real"]
-    og, od = recipe.optim["generator"], recipe.optim["discriminator"]
+    og, od = recipe.optim["generator"].optimizer.config, recipe.optim["discriminator"].optimizer.config
     opt_g = torch.optim.Adam(G.parameters(), lr=og.lr, betas=og.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=od.lr, betas=od.betas)
     b = recipe.train.batch_size
@@ -52,7 +52,7 @@ def plain_loop(recipe, registry, steps: int, warmup: int, bf16: bool) -> float:
         return x
 
     def step():
-        real = fetch(data, sampler.next_indices())
+        real = fetch_fields(data, sampler.next_indices())["image"]
         with torch.no_grad():
             for a in real_augs:
                 real = a(real)
@@ -63,7 +63,7 @@ def plain_loop(recipe, registry, steps: int, warmup: int, bf16: bool) -> float:
         d_loss.backward()
         opt_d.step()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            g_loss = loss.g_loss(D(aug(fake)))
+            g_loss = loss.g_loss(D(aug(fake)), None)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

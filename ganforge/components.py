@@ -6,40 +6,95 @@ Conventions shared by every plugin:
 - A noise-to-image generator exposes ``noise_size`` (an int) and maps ``[B, noise_size]`` to images.
 - An image-to-image generator maps images to images of the same size.
 - A discriminator maps images to raw scores of any shape ``[B, ...]`` (a scalar per image, or a grid
-  of patch scores); losses reduce them.
+  of patch scores); losses reduce them. One that sees several images at once (a pix2pix input and
+  output, concatenated) says how many channels it takes in ``in_channels``.
+- A class-conditional network exposes ``num_classes`` (an int) and its forward takes the class
+  labels (``int64 [B]``) as a second argument: ``G(z, labels)``, ``D(images, labels)``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+if TYPE_CHECKING:  # documentation only: the core's run interface
+    from .run import Batch, DatasetInfo, Run
+
 
 class AdversarialLoss(nn.Module):
     """An adversarial objective over raw discriminator outputs.
+
+    ``d_loss(real_out, fake_out)``: the discriminator's loss. ``g_loss(fake_out, real_out)``: the
+    generator's loss; ``real_out`` (the current D's outputs on the step's real batch when the loss
+    sets ``uses_real_in_g``, else ``None``) lets relativistic losses be exact without keeping state. Losses written
+    for ganforge 0.1 define ``g_loss(self, fake_out)`` only; the trainer adapts them, so algorithms
+    always call ``g_loss(fake_out, real_out)``.
 
     ``penalty`` is for objectives that regularise the critic itself (WGAN-GP): it receives the
     critic as a callable (augmentation already folded in) and the real and fake batches, and the
     algorithm adds what it returns to the discriminator loss. Most losses leave it at ``None``.
     """
 
+    uses_real_in_g: ClassVar[bool] = False
+    """Set it to True when ``g_loss`` needs ``real_out``: algorithms then run the discriminator on the
+    step's real batch for the generator's update (one more forward) and pass it; otherwise they pass None."""
+
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
     def penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:
         return None
 
 
+class _LegacyLoss(AdversarialLoss):
+    """Adapts a 0.1-style loss (``g_loss(fake_out)``) to the two-sided call."""
+
+    def __init__(self, inner: AdversarialLoss):
+        super().__init__()
+        self.inner = inner
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return self.inner.d_loss(real_out, fake_out)
+
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
+        return self.inner.g_loss(fake_out)
+
+    def penalty(self, critic, real, fake):
+        return self.inner.penalty(critic, real, fake)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def adapt_loss(loss):
+    """``loss`` itself when its ``g_loss`` takes the real outputs too, else a wrapper that drops them."""
+    method = getattr(loss, "g_loss", None)
+    if method is None:
+        return loss
+    try:
+        params = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return loss
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return loss
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return loss if len(positional) >= 2 else _LegacyLoss(loss)
+
+
 class Augmentation:
     """An image augmentation.
 
     ``stage = "real"``: applied to real batches as they are loaded (classic augmentation, no
-    gradient needed, fakes never see it).
+    gradient needed, fakes never see it). Every image field of an item (a paired target, say) gets
+    the identical transform: the trainer replays the same random draws for each; labels are left
+    alone.
     ``stage = "step"``: applied inside the training step to every discriminator input, real and
     fake alike; it must be differentiable so the generator's gradient flows through it.
 
@@ -53,6 +108,42 @@ class Augmentation:
         raise NotImplementedError
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an algorithm can do with a trained checkpoint; `ganforge sample` / `translate` offer
+    exactly this (and say so in one line when asked for anything else).
+
+    - ``sample``: draws images from noise (``Algorithm.sample``).
+    - ``classes``: can sample a chosen class (the class names come from the dataset's metadata,
+      stored in the checkpoint).
+    - ``interpolate``: has a latent space to walk (``Algorithm.interpolate``).
+    - ``directions``: named translation directions (``Algorithm.translator``), e.g. ``("a2b", "b2a")``.
+    - ``sample_inputs``: ``sample`` shows translations of source images (given by the user, or the
+      recipe's data) instead of noise samples.
+    """
+
+    sample: bool = False
+    classes: bool = False
+    interpolate: bool = False
+    directions: tuple[str, ...] = ()
+    sample_inputs: bool = False
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What `ganforge sample` asks of an algorithm.
+
+    ``num`` images (or source images), ``seed`` for the noise, ``class_index`` (None: the
+    algorithm's default, e.g. one row per class), and ``inputs``: source images per domain
+    (``{"input": images}`` for the user's own images) when ``Capabilities.sample_inputs``.
+    """
+
+    num: int
+    seed: int = 0
+    class_index: int | None = None
+    inputs: dict[str, Tensor] | None = None
+
+
 class Algorithm:
     """A training strategy: which networks it needs and how one step runs.
 
@@ -63,25 +154,32 @@ class Algorithm:
       (e.g. ``{"generator": "generator", "discriminator": "discriminator", "loss": "loss"}``).
     - ``roles``: network role -> the recipe section it is built from. Two roles may share a
       section (two generators built from one ``[generator]``).
+    - ``derived``: networks the algorithm makes itself from a role (an EMA copy) -> the role they
+      follow; they are stored for inference with that role's component name and config.
     - ``optimizers``: optimiser group -> roles it updates; the recipe's ``[optim.GROUP]`` sets it.
     - ``domains``: the data domains a step consumes (the dataset must provide them).
+    - ``fields``: per domain, the item fields beyond ``image`` a step needs (``{"images": ("label",)}``).
 
-    The registered builder of an algorithm is its class: ``builder(config)`` returns the instance.
+    Every method receives ``run``, a :class:`ganforge.run.Run` — the documented interface, and the
+    only thing an algorithm may use. The registered builder of an algorithm is its class:
+    ``builder(config)`` returns the instance.
     """
 
     sections: ClassVar[dict[str, str]] = {}
     roles: ClassVar[dict[str, str]] = {}
+    derived: ClassVar[dict[str, str]] = {}
     optimizers: ClassVar[dict[str, tuple[str, ...]]] = {}
     domains: ClassVar[tuple[str, ...]] = ("images",)
+    fields: ClassVar[dict[str, tuple[str, ...]]] = {}
 
-    def setup(self, run: Any) -> None:
-        """Called once the networks, optimisers and augmentations exist (``run`` is a TrainRun)."""
+    def setup(self, run: "Run") -> None:
+        """Called once the networks, optimisers and augmentations exist."""
 
-    def train_step(self, run: Any, batch: dict[str, Tensor]) -> dict[str, float]:
+    def train_step(self, run: "Run", batch: "Batch") -> dict[str, float]:
         """One iteration: update the networks and return the scalars to log."""
         raise NotImplementedError
 
-    def after_step(self, run: Any) -> None:
+    def after_step(self, run: "Run") -> None:
         """Called after every step (e.g. to update an exponential moving average)."""
 
     def state_dict(self) -> dict[str, Tensor]:
@@ -91,12 +189,16 @@ class Algorithm:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         pass
 
-    def eval_networks(self, run: Any) -> dict[str, nn.Module]:
-        """Networks to store for inference (may include e.g. an EMA copy)."""
+    def eval_networks(self, run: "Run") -> dict[str, nn.Module]:
+        """Networks to store for inference: roles, and derived networks declared in ``derived``."""
         return {role: run.unwrap(role) for role in self.roles}
 
     # --- inference: used by progress grids, `ganforge sample` and `ganforge translate`.
-    def progress_inputs(self, run: Any, num: int) -> dict[str, Tensor]:
+    def capabilities(self, data: "DatasetInfo | None") -> Capabilities:
+        """What this algorithm can do at inference, given the dataset it was trained on."""
+        return Capabilities()
+
+    def progress_inputs(self, run: "Run", num: int) -> dict[str, Tensor]:
         """Fixed inputs (noise, or a batch of source images) for the progress grids."""
         raise NotImplementedError
 
@@ -106,18 +208,28 @@ class Algorithm:
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, nets: dict[str, nn.Module], num: int, seed: int, images: dict[str, Tensor] | None) -> tuple[Tensor, int]:
+    def sample(self, nets: dict[str, nn.Module], request: SampleRequest) -> tuple[Tensor, int]:
         """Images for `ganforge sample` (and the number of grid columns)."""
         raise NotImplementedError
 
-    def translator(self, nets: dict[str, nn.Module], direction: str) -> Callable[[Tensor], Tensor]:
-        """A function image batch -> translated batch, for `ganforge translate`."""
-        from .errors import GanforgeError
+    @torch.no_grad()
+    def interpolate(self, nets: dict[str, nn.Module], seed: int, class_index: int | None = None) -> Tensor:
+        """Frames of a walk through the latent space (when ``capabilities().interpolate``)."""
+        raise NotImplementedError
 
-        raise GanforgeError(
-            f"this checkpoint's algorithm ({type(self).__name__}) does not translate images",
-            hint="use `ganforge sample` for noise-to-image models",
-        )
+    def translator(self, nets: dict[str, nn.Module], direction: str) -> Callable[[Tensor], Tensor]:
+        """A function image batch -> translated batch (for a direction in ``capabilities().directions``)."""
+        raise NotImplementedError
+
+
+class Schedule:
+    """A learning-rate schedule: ``factor(step, total)`` multiplies an optimiser group's base rate.
+
+    It must be a pure function of the step (no state), so a resumed run continues exactly.
+    """
+
+    def factor(self, step: int, total: int) -> float:
+        raise NotImplementedError
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Callable, Literal, Union, get_args, get_origin
 
-from .errors import RecipeError, did_you_mean
+from .errors import RecipeError, RecipeErrors, did_you_mean
 
 Origin = Callable[[str], str]
 
@@ -112,21 +112,25 @@ def build_dataclass(config_cls: type, options: dict, *, section: str, origin: Or
     """Instantiate ``config_cls`` from recipe options, with errors that name key, file and expectation."""
     types_ = field_types(config_cls)
     values = {}
+    problems = []
     for key, value in options.items():
         dotted = f"{section}.{key}" if section else key
         where = origin(dotted)
         where = f" (set in {where})" if where else ""
         if key not in types_:
             valid = ", ".join(types_) or "none"
-            raise RecipeError(
+            problems.append(RecipeError(
                 f"unknown option '{dotted}'{where}{did_you_mean(key, types_)}; {what or section} accepts: {valid}"
-            )
+            ))
+            continue
         try:
             values[key] = coerce(value, types_[key])
         except _Mismatch:
-            raise RecipeError(
-                f"option '{dotted}'{where} must be {_type_name(types_[key])}, got {value!r}"
-            ) from None
+            problems.append(RecipeError(f"option '{dotted}'{where} must be {_type_name(types_[key])}, got {value!r}"))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise RecipeErrors(problems, f"section [{section}]" if section else "options")
     try:
         config = config_cls(**values)
     except (TypeError, ValueError) as exc:

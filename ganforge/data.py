@@ -84,10 +84,16 @@ class ImageTensorDataset(Dataset):
     ``names`` are the images' file names (relative to their folder) or generated ids. ``warnings``
     holds the messages of the :class:`DataWarning` s raised while building it. The ``uint8`` tensor
     may be shared with the in-process cache: treat ``images`` as read-only.
+
+    Items may carry more fields than the image (see ``ganforge.run.FIELD_KINDS``):
+    ``labels`` (``int64 [N]`` class indices, with ``class_names``) adds a ``label`` field, and
+    ``paired`` (``{field: uint8 [N, 3, H, W]}``) adds image fields such as a pix2pix ``target``.
+    An item is then a dict of fields; ``get_fields`` batches every field, ``get_batch`` the images.
     """
 
     def __init__(self, images: Tensor, names: Sequence[str] | None = None, *, source: str | None = None,
-                 warnings: Sequence[str] = ()):
+                 warnings: Sequence[str] = (), labels: Tensor | Sequence[int] | None = None,
+                 class_names: Sequence[str] | None = None, paired: dict[str, Tensor] | None = None):
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"expected a uint8 tensor [N, 3, H, W], got {images.dtype} {list(images.shape)}")
         names = [f"{i:06d}" for i in range(len(images))] if names is None else list(names)
@@ -97,18 +103,58 @@ class ImageTensorDataset(Dataset):
         self.names = names
         self.source = source
         self.warnings = list(warnings)
+        self.labels: Tensor | None = None
+        self.class_names: tuple[str, ...] | None = tuple(class_names) if class_names is not None else None
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long)
+            if labels.shape != (len(images),):
+                raise ValueError(f"expected {len(images)} labels, got shape {list(labels.shape)}")
+            if self.class_names is not None and len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(self.class_names):
+                raise ValueError(f"labels must be in [0, {len(self.class_names)}) for {len(self.class_names)} class names")
+            self.labels = labels
+        self.paired: dict[str, Tensor] = {}
+        for key, other in (paired or {}).items():
+            if key in ("image", "label"):
+                raise ValueError(f"a paired field cannot be called '{key}'")
+            if other.dtype != torch.uint8 or other.shape != images.shape:
+                raise ValueError(f"paired field '{key}' must be uint8 {list(images.shape)}, got {other.dtype} {list(other.shape)}")
+            self.paired[key] = other
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Field name -> kind of every item (``image`` always)."""
+        fields = {"image": "image"}
+        if self.labels is not None:
+            fields["label"] = "label"
+        fields.update({key: "image" for key in self.paired})
+        return fields
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def __getitem__(self, index: int) -> Tensor:
-        return to_float(self.images[index])
+    def __getitem__(self, index: int):
+        if self.labels is None and not self.paired:
+            return to_float(self.images[index])
+        return {k: v[0] for k, v in self.get_fields(torch.tensor([index])).items()}
+
+    def _index(self, indices: Tensor | Sequence[int]) -> Tensor:
+        if not isinstance(indices, Tensor):
+            indices = torch.as_tensor(indices, dtype=torch.long)
+        return indices.to(device=self.images.device, dtype=torch.long)
 
     def get_batch(self, indices: Tensor | Sequence[int]) -> Tensor:
         """Float images ``[B, 3, H, W]`` in ``[-1, 1]`` for ``indices`` (one gather, one conversion)."""
-        if not isinstance(indices, Tensor):
-            indices = torch.as_tensor(indices, dtype=torch.long)
-        return to_float(self.images.index_select(0, indices.to(device=self.images.device, dtype=torch.long)))
+        return to_float(self.images.index_select(0, self._index(indices)))
+
+    def get_fields(self, indices: Tensor | Sequence[int]) -> dict[str, Tensor]:
+        """Every field of the items at ``indices``, batched and row-aligned."""
+        idx = self._index(indices)
+        out = {"image": to_float(self.images.index_select(0, idx))}
+        if self.labels is not None:
+            out["label"] = self.labels.index_select(0, idx.to(self.labels.device))
+        for key, other in self.paired.items():
+            out[key] = to_float(other.index_select(0, idx))
+        return out
 
     @property
     def image_size(self) -> tuple[int, int]:

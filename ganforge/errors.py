@@ -32,6 +32,17 @@ class RecipeError(GanforgeError):
     pass
 
 
+class RecipeErrors(RecipeError):
+    """Several problems in one recipe, reported together (``problems`` holds each error)."""
+
+    def __init__(self, problems: list[GanforgeError], label: str):
+        self.problems = list(problems)
+        lines = [f"{len(self.problems)} problems in recipe {label}:"]
+        for problem in self.problems:
+            lines.append(f"  - {problem.message}" + (f" ({problem.hint})" if problem.hint else ""))
+        super().__init__("\n".join(lines), hint="fix them all, then run again")
+
+
 class DataError(GanforgeError):
     pass
 
@@ -46,6 +57,17 @@ class TrainingError(GanforgeError):
 
 class TrainingInterrupted(GanforgeError):
     exit_code = 130
+
+
+class PluginCodeError(GanforgeError):
+    """An exception raised inside a plugin's code (a builder, an algorithm's step, a network's
+    forward), reported as one line naming plugin, kind and component; ``--debug`` shows the
+    original traceback (it is this error's ``__cause__``)."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -33,17 +33,20 @@ EVAL_DIR = "eval"
 
 
 # --- the one adapter onto the algorithms' inference API ----------------------------------------------
-def is_translation(algorithm: Any) -> bool:
-    return bool(getattr(algorithm, "sample_needs_images", False))
+def is_translation(capabilities: Any) -> bool:
+    """Score translations (of source images) rather than noise samples: the algorithm only translates."""
+    return not getattr(capabilities, "sample", False) and bool(getattr(capabilities, "directions", ()))
 
 
 def generate(algorithm: Any, nets: dict, num: int, seed: int, *, sources: Tensor | None = None,
              direction: str | None = None, batch: int = 64) -> Tensor:
     """Images in [-1, 1] on the CPU: ``num`` samples, or the translations of ``sources``."""
+    from .components import SampleRequest
+
     with torch.no_grad():
         if sources is None:
-            images, _ = algorithm.sample(nets, num, seed, None)
-            return images.float().clamp(-1, 1).cpu()
+            images, _ = algorithm.sample(nets, SampleRequest(num=num, seed=seed))
+            return images[:num].float().clamp(-1, 1).cpu()
         fn = algorithm.translator(nets, direction or "a2b")
         device = next(next(iter(nets.values())).parameters()).device
         return torch.cat([fn(chunk.to(device)).float().clamp(-1, 1).cpu() for chunk in sources.split(batch)])
@@ -79,9 +82,9 @@ class EvalResult:
 
 
 def _all_images(dataset) -> Tensor:
-    if hasattr(dataset, "get_batch"):
-        return dataset.get_batch(torch.arange(len(dataset)))
-    return torch.stack([dataset[i] for i in range(len(dataset))])
+    from .run import fetch_fields
+
+    return fetch_fields(dataset, torch.arange(len(dataset)))["image"]
 
 
 def load_real(folder: Path, image_size: int) -> Tensor:
@@ -319,7 +322,8 @@ class TrainingEvaluator:
         evaluator = Evaluator(run.registry, [cfg.metric], cfg.extractor, progress=False)
         evaluator.load()  # a missing network fails here, before any training
         algo = run.algorithm
-        self.direction = "a2b" if is_translation(algo) else None
+        caps = algo.capabilities(run.data_info)
+        self.direction = caps.directions[0] if is_translation(caps) else None
         if self.direction:
             src, dst = translation_domains(self.direction)
             self.sources = _all_images(run.data[src])[: cfg.num]
@@ -346,7 +350,7 @@ class TrainingEvaluator:
     def _evaluate(self, run, say) -> None:
         from .reporting import METRICS_FILE
 
-        nets = run.algorithm.eval_networks(run)
+        nets = run.algorithm_call("eval_networks")
         modes = {name: net.training for name, net in nets.items()}
         for net in nets.values():
             net.eval()

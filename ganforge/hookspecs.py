@@ -36,6 +36,8 @@ HOOKS = {
     "augmentation": "register_augmentations",
     "dataset": "register_datasets",
     "algorithm": "register_algorithms",
+    "optimizer": "register_optimizers",
+    "schedule": "register_schedules",
     "metric": "register_metrics",
     "feature_extractor": "register_feature_extractors",
     "recipe": "register_recipes",
@@ -71,6 +73,17 @@ def register_datasets(register):
 @hookspec
 def register_algorithms(register):
     """Register training algorithms (see ``ganforge.components.Algorithm``)."""
+
+
+@hookspec
+def register_optimizers(register):
+    """Register optimisers: ``builder(config)`` returns ``params -> torch.optim.Optimizer``; the
+    config must have ``lr`` (the group's base rate)."""
+
+
+@hookspec
+def register_schedules(register):
+    """Register learning-rate schedules (see ``ganforge.components.Schedule``)."""
 
 
 @hookspec

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -10,7 +10,10 @@ from torch import nn
 
 from .checkpoint import find_model_file, load_module_state, read_safetensors, split_prefix
 from .config import build_dataclass
-from .errors import CheckpointError, GanforgeError
+from .components import Capabilities
+from .errors import CheckpointError, GanforgeError, did_you_mean
+from .registry import plugin_code
+from .run import DatasetInfo
 from .recipes import Recipe, recipe_from_toml
 from .registry import Registry
 
@@ -22,6 +25,28 @@ class Loaded:
     algorithm: object
     nets: dict[str, nn.Module]
     recipe: Recipe
+    data: DatasetInfo | None = None  # None for checkpoints written before datasets were described
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.class_names() if self.data is not None else ()
+
+    def class_index(self, name: str) -> int:
+        """The index of a class by name (or by number), with an error listing the known classes."""
+        names = self.class_names()
+        if not self.capabilities.classes or not names:
+            raise GanforgeError(
+                f"{self.path} cannot sample by class: its model was not trained with class labels",
+                hint="drop --class",
+            )
+        if name in names:
+            return names.index(name)
+        if name.isdigit() and int(name) < len(names):
+            return int(name)
+        raise GanforgeError(
+            f"unknown class '{name}'{did_you_mean(name, names)}; this checkpoint knows: {', '.join(names)}",
+            hint="pass one of those names (or its number, from 0)",
+        )
 
 
 def _component(registry: Registry, kind: str, name: str, entry: dict, path: Path):
@@ -46,9 +71,9 @@ def load_for_inference(path: Path | str, registry: Registry, device: str | torch
     algo_comp = _component(registry, "algorithm", algo_meta["name"], algo_meta, file)
     try:
         algo_cfg = build_dataclass(algo_comp.config, algo_meta.get("config", {}), section="algorithm") if algo_comp.config else None
-        algorithm = algo_comp.builder(algo_cfg) if algo_cfg is not None else algo_comp.builder()
     except GanforgeError as exc:
         raise CheckpointError(f"{file}: its algorithm settings do not fit the installed plugin ({exc.message})") from None
+    algorithm = algo_comp.build(algo_cfg)
     nets: dict[str, nn.Module] = {}
     for role, entry in networks.items():
         comp = _component(registry, entry.get("kind", "?"), entry.get("name", "?"), entry, file)
@@ -56,7 +81,7 @@ def load_for_inference(path: Path | str, registry: Registry, device: str | torch
             config = build_dataclass(comp.config, entry.get("config", {}), section=role) if comp.config else None
         except GanforgeError as exc:
             raise CheckpointError(f"{file}: the stored settings of '{role}' do not fit the installed plugin ({exc.message})") from None
-        net = comp.builder(config) if config is not None else comp.builder()
+        net = comp.build(config)
         state = split_prefix(loaded.tensors, role)
         if not state:
             raise CheckpointError(f"{file}: no weights for '{role}' although its metadata lists it; the file is damaged")
@@ -66,4 +91,8 @@ def load_for_inference(path: Path | str, registry: Registry, device: str | torch
         recipe = recipe_from_toml(loaded.meta.get("recipe", ""), registry, label=str(file))
     except GanforgeError as exc:
         raise CheckpointError(f"{file}: its recipe no longer resolves ({exc.message})") from None
-    return Loaded(path=file, step=int(loaded.meta.get("step", 0)), algorithm=algorithm, nets=nets, recipe=recipe)
+    data = DatasetInfo.from_json(loaded.json("dataset")) if "dataset" in loaded.meta else None
+    with plugin_code(algo_comp, "declaring its capabilities"):
+        capabilities = algorithm.capabilities(data)
+    return Loaded(path=file, step=int(loaded.meta.get("step", 0)), algorithm=algorithm, nets=nets, recipe=recipe,
+                  data=data, capabilities=capabilities)

@@ -183,9 +183,15 @@ class PluginSet:
         """Call every plugin's hooks, one plugin at a time, and keep only plugins that succeed.
 
         Each plugin registers into a scratch registry first (which checks names, configs and
-        duplicates within the plugin); only when all its hooks succeeded are its components added
-        to the real registry, so a plugin failing half-way leaves nothing behind and cannot block
-        another plugin's names. A name clash with an earlier plugin fails the later one.
+        duplicates within the plugin); a plugin failing half-way leaves nothing behind. Name clashes
+        between plugins are then settled by a rule that load order never changes:
+
+        - a built-in plugin (distribution ``ganforge``) keeps its names; a plugin that registers one
+          of them again is skipped as a whole and reported, naming both plugins and distributions;
+        - two non-built-in plugins that register the same name are both skipped and reported.
+
+        A plugin is skipped whole, not name by name, so its own recipes can never silently run
+        another plugin's component of the same name.
         """
         registry = Registry()
         for info in self.infos.values():
@@ -195,6 +201,7 @@ class PluginSet:
             for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
                 impls.setdefault(impl.plugin_name, []).append((kind, impl))
         order = list(self.infos) + [n for n in impls if n not in self.infos]
+        scratches: dict[str, Registry] = {}
         for plugin_name in order:
             if plugin_name not in impls:
                 continue
@@ -212,18 +219,51 @@ class PluginSet:
                 except Exception as exc:  # noqa: BLE001
                     self._fail(info, f"failed in {HOOKS[kind]}: {type(exc).__name__}: {exc}", exc)
                     break
-            if info.error:
-                continue
-            try:
-                for component in scratch.all():
-                    registry.add(component)
-            except PluginError as exc:
-                registry.remove_plugin(plugin_name)
-                self._fail(info, f"conflicts with another plugin: {exc.message}", exc, exc.hint)
-                continue
+            if not info.error:
+                scratches[plugin_name] = scratch
+        for plugin_name, problems in self._clashes(scratches).items():
+            first = problems[0] + (f" (and {len(problems) - 1} more clash(es))" if len(problems) > 1 else "")
+            self._fail(
+                self.infos[plugin_name], f"is skipped: {first}",
+                hint="rename the component in one plugin, uninstall one of them, or set "
+                f"{DISABLE_ENV}={plugin_name}",
+            )
+            del scratches[plugin_name]
+        for plugin_name, scratch in scratches.items():
+            info = self.infos[plugin_name]
             for component in scratch.all():
+                registry.add(component)
                 info.provides.setdefault(component.kind, []).append(component.name)
         return registry
+
+    def _describe(self, plugin: str) -> str:
+        info = self.infos.get(plugin)
+        dist = info.distribution if info and info.distribution else (info.module if info else None)
+        return f"plugin '{plugin}'" + (f" ({dist})" if dist else "")
+
+    def _clashes(self, scratches: dict[str, Registry]) -> dict[str, list[str]]:
+        """Plugin -> why it must be skipped, for every plugin that claims a name another one has."""
+        claims: dict[tuple[str, str], list[str]] = {}
+        for plugin_name, scratch in scratches.items():
+            for comp in scratch.all():
+                for key in (comp.name, *comp.aliases):
+                    claims.setdefault((comp.kind, key), []).append(plugin_name)
+        losers: dict[str, list[str]] = {}
+        for (kind, key), plugins in sorted(claims.items()):
+            if len(plugins) < 2:
+                continue
+            builtins = sorted(p for p in plugins if self.infos[p].builtin)
+            keeper = builtins[0] if builtins else None
+            for plugin in sorted(plugins):
+                if plugin == keeper:
+                    continue
+                others = ", ".join(self._describe(o) for o in sorted(plugins) if o != plugin)
+                if keeper is not None:
+                    why = f"its {kind} '{key}' is already provided by built-in {self._describe(keeper)}, which keeps it"
+                else:
+                    why = f"its {kind} '{key}' is also registered by {others}; neither gets the name"
+                losers.setdefault(plugin, []).append(why)
+        return losers
 
     def _register_callback(self, registry: Registry, kind: str, info: PluginInfo):
         def register(name, builder=None, config=None, *, summary=None, aliases=()):

@@ -49,7 +49,7 @@ from typing import Any, Literal
 import tomli_w
 
 from .config import build_dataclass, config_to_dict, field_types
-from .errors import RecipeError, UnknownComponentError, did_you_mean
+from .errors import GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
 from .registry import Registry
 
 class UnknownRecipeError(RecipeError):
@@ -59,15 +59,9 @@ class UnknownRecipeError(RecipeError):
 SET_SYNTAX = "--set section.key=value (value in TOML syntax, e.g. train.steps=200 or loss.name=\"hinge\")"
 
 
-@dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 0.0
-
-    def __post_init__(self):
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+DEFAULT_OPTIMIZER = "adam"
+DEFAULT_SCHEDULE = "constant"
+DECAY_SCHEDULE = "linear"  # what train.lr_decay_start < 1 means for groups that name no schedule
 
 
 @dataclass(frozen=True)
@@ -75,7 +69,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 16
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    # Fraction of training after which every learning rate decays linearly to zero (1.0: never).
+    # Shortcut: groups that name no [optim.GROUP.schedule] decay linearly to zero from this
+    # fraction of training (1.0: they keep a constant rate).
     lr_decay_start: float = 1.0
     # Torch threads per process; 0 means: the machine's cores divided by the number of processes.
     threads: int = 0
@@ -143,6 +138,18 @@ class Part:
         return {"kind": self.kind, "name": self.name, "config": config_to_dict(self.config)}
 
 
+@dataclass(frozen=True)
+class OptimPart:
+    """One optimiser group: the optimiser (its config holds ``lr``) and its learning-rate schedule."""
+
+    optimizer: Part
+    schedule: Part
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.config.lr)
+
+
 @dataclass
 class Recipe:
     name: str
@@ -152,7 +159,7 @@ class Recipe:
     data: Part
     parts: dict[str, Part]  # section -> component (generator, discriminator, loss, ...)
     augment: list[Part]
-    optim: dict[str, OptimConfig]
+    optim: dict[str, OptimPart]
     train: TrainConfig
     log: LogConfig
     raw: dict = field(repr=False)  # the fully resolved TOML (without `extends`)
@@ -245,15 +252,31 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _merge(base: dict, top: dict, top_level: bool = True) -> dict:
+def _names_component(path: tuple[str, ...]) -> bool:
+    """Whether the table at ``path`` names one component, so a new ``name`` there drops old options:
+    component sections, ``optim.GROUP`` (its optimiser) and ``optim.GROUP.schedule``."""
+    if len(path) == 1:
+        return path[0] not in FIXED_SECTIONS and path[0] not in SCALARS
+    return path[0] == "optim" and (len(path) == 2 or (len(path) == 3 and path[2] == "schedule"))
+
+
+def _implicit_name(path: tuple[str, ...]) -> str | None:
+    """The component a table means when it names none (optimiser groups and schedules have defaults)."""
+    if path[0] == "optim":
+        return DEFAULT_OPTIMIZER if len(path) == 2 else DEFAULT_SCHEDULE
+    return None
+
+
+def _merge(base: dict, top: dict, path: tuple[str, ...] = ()) -> dict:
     out = copy.deepcopy(base)
     for k, v in top.items():
+        here = (*path, k)
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            # A different component name starts that section afresh: options of the old one would not apply.
-            if top_level and k not in FIXED_SECTIONS and "name" in v and v["name"] != out[k].get("name"):
+            # A different component name starts that table afresh: options of the old one would not apply.
+            if _names_component(here) and "name" in v and v["name"] != out[k].get("name", _implicit_name(here)):
                 out[k] = copy.deepcopy(v)
             else:
-                out[k] = _merge(out[k], v, top_level=False)
+                out[k] = _merge(out[k], v, here)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -313,20 +336,17 @@ def apply_overrides(data: dict, origins: dict[str, str], overrides: list[str]) -
         node = data
         for depth, part in enumerate(path[:-1]):
             current = node.get(part)
-            if depth == 0 and isinstance(current, str) and part not in SCALARS:
-                current = node[part] = {"name": current}
+            if isinstance(current, str) and _names_component(tuple(path[: depth + 1])) and part not in SCALARS:
+                current = node[part] = {"name": current}  # shorthand `x = "name"` gets options
             if depth == 1 and path[0] == "augment" and isinstance(current, bool):
                 current = node[part] = {}  # augment.x was true/false: now it gets options
             if current is not None and not isinstance(current, dict):
                 raise RecipeError(f"override '{item}': '{'.'.join(path[: depth + 1])}' is not a section")
             node = node.setdefault(part, {})
-        section = path[0]
-        if (
-            len(path) == 2 and path[1] == "name" and section not in FIXED_SECTIONS
-            and node.get("name") not in (None, value)
-        ):
+        table = ".".join(path[:-1])
+        if path[-1] == "name" and _names_component(tuple(path[:-1])) and node.get("name", _implicit_name(tuple(path[:-1]))) not in (None, value):
             # Switching component: its old options no longer apply (options set by --set stay).
-            for k in [k for k in node if not str(origins.get(f"{section}.{k}", "")).startswith("--set")]:
+            for k in [k for k in node if not str(origins.get(f"{table}.{k}", "")).startswith("--set")]:
                 del node[k]
         node[path[-1]] = value
         origins[".".join(path)] = f"--set {item}"
@@ -400,33 +420,64 @@ def _inherit_image_size(registry: Registry, kind: str, section: str, spec: Any, 
         )
 
 
+class _Problems:
+    """Collects recipe problems so one run of validation reports every bad key, not just the first."""
+
+    def __init__(self):
+        self.errors: list[GanforgeError] = []
+
+    def attempt(self, fn, *args, default=None):
+        try:
+            return fn(*args)
+        except RecipeErrors as exc:
+            self.errors.extend(exc.problems)
+        except (RecipeError, UnknownComponentError) as exc:
+            self.errors.append(exc)
+        return default
+
+    def raise_if_any(self, label: str) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise RecipeErrors(self.errors, label)
+
+
 def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>") -> Recipe:
-    """Validate a merged recipe dict against the registry and return the typed recipe."""
+    """Validate a merged recipe dict against the registry and return the typed recipe.
+
+    Every problem is collected and reported together (a :class:`RecipeErrors` when there are several).
+    """
     origins = dict(origins or {})
     data = _normalize(copy.deepcopy(data))
+    problems = _Problems()
     roles = _role_sections(data, registry)
     for key in data:
         if key not in TOP_LEVEL and key not in roles:
             where = _origin_of(origins, key) or label
-            raise RecipeError(
+            problems.errors.append(RecipeError(
                 f"unknown section or key '{key}' in recipe {where}{did_you_mean(key, TOP_LEVEL | roles)}",
                 hint="valid: " + ", ".join(sorted(TOP_LEVEL | roles)),
-            )
+            ))
 
-    data_part = _component(registry, data, "data", "dataset", origins, label)
-    _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
-    algorithm = _component(registry, data, "algorithm", "algorithm", origins, label)
-    algo_cls_sections = _algorithm_sections(registry, data)
+    data_part = problems.attempt(_component, registry, data, "data", "dataset", origins, label)
+    if data_part is not None:
+        _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
+    algorithm = problems.attempt(_component, registry, data, "algorithm", "algorithm", origins, label)
+    algo_cls_sections = problems.attempt(_algorithm_sections, registry, data, default={}) if algorithm else {}
 
     parts: dict[str, Part] = {}
     for section, kind in algo_cls_sections.items():
-        _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
-        parts[section] = _component(registry, data, section, kind, origins, label)
+        if data_part is not None:
+            _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
+        part = problems.attempt(_component, registry, data, section, kind, origins, label)
+        if part is not None:
+            parts[section] = part
 
     augment: list[Part] = []
     aug_table = data.get("augment", {})
     if not isinstance(aug_table, dict):
-        raise RecipeError("[augment] must be a table of augmentation names, e.g. [augment.NAME]")
+        problems.errors.append(RecipeError("[augment] must be a table of augmentation names, e.g. [augment.NAME]"))
+        aug_table = {}
     for name, options in list(aug_table.items()):
         if options is False:
             del aug_table[name]
@@ -434,35 +485,40 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
         if options is True:
             options = {}
             aug_table[name] = options
-        if not isinstance(options, dict):
-            raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
-        where = _origin_of(origins, f"augment.{name}") or label
-        comp = _get(registry, "augmentation", name, f"augment.{name}", where)
-        spec = {"name": comp.name, **options}
-        _inherit_image_size(registry, "augmentation", f"augment.{name}", spec, data_part, origins)
-        options = {k: v for k, v in spec.items() if k != "name"}
-        augment.append(Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins)))
+        part = problems.attempt(_augmentation, registry, name, options, data_part, origins, label)
+        if part is not None:
+            augment.append(part)
 
-    optim_groups = _algorithm_optim_groups(registry, data)
-    optim_table = _table(data, "optim", origins, label)
+    optim_groups = problems.attempt(_algorithm_optim_groups, registry, data, default=[]) if algorithm else []
+    optim_table = problems.attempt(_table, data, "optim", origins, label, default={})
     for group, options in optim_table.items():
-        if group not in optim_groups:
-            raise RecipeError(
+        if algorithm is not None and group not in optim_groups:
+            problems.errors.append(RecipeError(
                 f"unknown optimiser group 'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label}"
                 f"{did_you_mean(group, optim_groups)}; algorithm '{algorithm.name}' has: {', '.join(optim_groups) or 'none'}"
-            )
-        if not isinstance(options, dict):
-            raise RecipeError(
+            ))
+        elif not isinstance(options, dict):
+            problems.errors.append(RecipeError(
                 f"'optim.{group}' in recipe {_origin_of(origins, f'optim.{group}') or label} must be a table "
                 f"of optimiser options ([optim.{group}]), got {options!r}"
-            )
-    optim = {g: build_dataclass(OptimConfig, optim_table.get(g, {}), section=f"optim.{g}", origin=origins.get) for g in optim_groups}
-    train = build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get)
-    log = build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get)
-    evaluation = _eval_config(registry, _table(data, "eval", origins, label), log, origins, label)
+            ))
+    train = problems.attempt(
+        lambda: build_dataclass(TrainConfig, _table(data, "train", origins, label), section="train", origin=origins.get))
+    optim = {}
+    for g in optim_groups:
+        options = optim_table.get(g, {})
+        if isinstance(options, dict):  # (with train's defaults if train itself is broken: report both)
+            spec = problems.attempt(_optim_group, registry, g, dict(options), train or TrainConfig(), origins, label)
+            if spec is not None:
+                optim[g] = spec
+    log = problems.attempt(
+        lambda: build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get))
+    evaluation = problems.attempt(
+        lambda: _eval_config(registry, _table(data, "eval", origins, label), log or LogConfig(), origins, label))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
-        raise RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}")
+        problems.errors.append(RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}"))
+    problems.raise_if_any(label)
 
     # The written recipe is complete: every default made explicit, so a run directory says it all.
     raw = {k: v for k, v in data.items() if k not in ("extends",)}
@@ -472,7 +528,11 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     for section, part in parts.items():
         raw[section] = {"name": part.name, **config_to_dict(part.config)}
     raw["augment"] = {p.name: config_to_dict(p.config) for p in augment}
-    raw["optim"] = {g: config_to_dict(c) for g, c in optim.items()}
+    raw["optim"] = {
+        g: {"name": o.optimizer.name, **config_to_dict(o.optimizer.config),
+            "schedule": {"name": o.schedule.name, **config_to_dict(o.schedule.config)}}
+        for g, o in optim.items()
+    }
     raw["train"] = config_to_dict(train)
     raw["log"] = config_to_dict(log)
     if "eval" in data:
@@ -498,6 +558,50 @@ def _eval_config(registry: Registry, table: dict, log: LogConfig, origins: dict[
                 hint=f"e.g. --set eval.every={log.checkpoint_every * max(1, round(config.every / log.checkpoint_every))}",
             )
     return config
+
+
+def _optim_group(registry: Registry, group: str, options: dict, train: TrainConfig, origins: dict[str, str],
+                 label: str) -> OptimPart:
+    """``[optim.GROUP]``: ``name`` (an optimiser, default adam), its options, and ``schedule``
+    (a schedule name or a table with ``name`` and options)."""
+    section = f"optim.{group}"
+    name = options.pop("name", DEFAULT_OPTIMIZER)
+    where = _origin_of(origins, f"{section}.name") or _origin_of(origins, section) or label
+    if not isinstance(name, str):
+        raise RecipeError(f"'{section}.name' in recipe {where} must be a string naming a registered optimizer, got {name!r}")
+    comp = _get(registry, "optimizer", name, f"{section}.name", where)
+    schedule = options.pop("schedule", None)
+    if comp.config is None or "lr" not in field_types(comp.config):
+        raise RecipeError(f"optimizer '{comp.name}' (plugin '{comp.plugin}') has no 'lr' option; ganforge needs one to schedule it")
+    optimizer = Part("optimizer", comp.name, build_dataclass_for(comp, options, section, origins))
+    if schedule is None:
+        schedule = {"name": DEFAULT_SCHEDULE} if train.lr_decay_start >= 1.0 else {
+            "name": DECAY_SCHEDULE, "start": train.lr_decay_start}
+    elif isinstance(schedule, str):
+        schedule = {"name": schedule}
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("name", DEFAULT_SCHEDULE), str):
+        raise RecipeError(
+            f"'{section}.schedule' in recipe {_origin_of(origins, f'{section}.schedule') or label} must be a schedule "
+            f"name or a table ([{section}.schedule] name = \"...\"), got {schedule!r}"
+        )
+    schedule = dict(schedule)
+    sname = schedule.pop("name", DEFAULT_SCHEDULE)
+    swhere = _origin_of(origins, f"{section}.schedule") or label
+    scomp = _get(registry, "schedule", sname, f"{section}.schedule.name", swhere)
+    return OptimPart(optimizer, Part("schedule", scomp.name, build_dataclass_for(scomp, schedule, f"{section}.schedule", origins)))
+
+
+def _augmentation(registry: Registry, name: str, options: Any, data_part: Part | None, origins: dict[str, str],
+                  label: str) -> Part:
+    if not isinstance(options, dict):
+        raise RecipeError(f"augment.{name} must be a table of options, true, or false (to remove it), got {options!r}")
+    where = _origin_of(origins, f"augment.{name}") or label
+    comp = _get(registry, "augmentation", name, f"augment.{name}", where)
+    spec = {"name": comp.name, **options}
+    if data_part is not None:
+        _inherit_image_size(registry, "augmentation", f"augment.{name}", spec, data_part, origins)
+    options = {k: v for k, v in spec.items() if k != "name"}
+    return Part("augmentation", comp.name, build_dataclass_for(comp, options, f"augment.{name}", origins))
 
 
 def _drop_none(d: dict) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import PluginError, UnknownComponentError, did_you_mean
+from .errors import GanforgeError, PluginCodeError, PluginError, UnknownComponentError, did_you_mean, first_line
 from .hookspecs import KINDS
 
 
@@ -26,6 +27,34 @@ class Component:
 
     def default_config(self):
         return self.config() if self.config is not None else None
+
+    @property
+    def label(self) -> str:
+        """``generator 'dcgan' (plugin 'dcgan' from ganforge)``: how errors name a component."""
+        dist = f" from {self.distribution}" if self.distribution and self.distribution != self.plugin else ""
+        return f"{self.kind} '{self.name}' (plugin '{self.plugin}'{dist})"
+
+    def build(self, config: Any = None) -> Any:
+        """Call the builder (with ``config`` when the component has options). An exception from the
+        plugin's code becomes a :class:`PluginCodeError` naming the component."""
+        if self.builder is None:
+            raise UnknownComponentError(f"{self.kind} '{self.name}' is data, not something to build")
+        with plugin_code(self, "while building"):
+            return self.builder(config) if self.config is not None else self.builder()
+
+
+@contextmanager
+def plugin_code(component: Component, action: str, hint: str | None = None):
+    """Run plugin code; any exception but a GanforgeError becomes one line naming the component."""
+    try:
+        yield
+    except GanforgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - plugin code can raise anything
+        raise PluginCodeError(
+            f"{component.label} failed {action}: {first_line(exc)}",
+            hint=hint or "a bug in that plugin, or an option it does not check; run with --debug for the traceback",
+        ) from exc
 
 
 def _natural_key(name: str):
@@ -132,4 +161,4 @@ class Registry:
         if component.builder is None:
             raise UnknownComponentError(f"{kind} '{name}' is data, not something to build")
         config = make_config(component, options or {}, where=where)
-        return component.builder(config) if config is not None else component.builder()
+        return component.build(config)

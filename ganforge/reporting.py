@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 
+from .registry import plugin_code
 from .images import save_image_grid
 
 METRICS_FILE = "metrics.jsonl"
@@ -77,7 +78,8 @@ class Reporter:
             self._t_window, self._step_window = now, run.step
             record = {"step": run.step, "time": round(now - self._t0, 3), "images_per_s": round(self._rate, 2)}
             record.update({k: round(float(v), 6) for k, v in logs.items()})
-            record["lr_factor"] = round(run.lr_factor(run.step) * run.lr_scale, 6)
+            # The factor the step just taken used (steps count from 0 inside the loop).
+            record["lr_factor"] = round(run.lr_factor(run.step - 1) * run.lr_scale, 6)
             with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             stats = "  ".join(f"{k} {v:.3f}" for k, v in logs.items()) + f"  {self._rate:.0f} img/s"
@@ -90,12 +92,13 @@ class Reporter:
 
     def grid(self, fixed) -> Path | None:
         run = self.run
-        nets = run.algorithm.eval_networks(run)
+        nets = run.algorithm_call("eval_networks")
         modes = {name: net.training for name, net in nets.items()}
         for net in nets.values():
             net.eval()
         try:
-            images, nrow = run.algorithm.progress_grid(nets, fixed)
+            with plugin_code(run.algorithm_component, "drawing a progress grid"):
+                images, nrow = run.algorithm.progress_grid(nets, fixed)
         finally:
             for name, net in nets.items():
                 net.train(modes[name])

@@ -50,11 +50,3 @@ class EpochSampler:
     def load_state(self, state) -> None:
         self.epoch, self.position = int(state[0]), int(state[1])
         self._shard = None
-
-
-def fetch(dataset, indices: torch.Tensor) -> torch.Tensor:
-    """A batch from a dataset: its fast ``get_batch`` when it has one, else item by item."""
-    get_batch = getattr(dataset, "get_batch", None)
-    if get_batch is not None:
-        return get_batch(indices)
-    return torch.stack([dataset[int(i)] for i in indices])

@@ -25,9 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from . import plugins as _plugins
-from .components import Algorithm
+from .components import Algorithm, Capabilities, Schedule, adapt_loss
 from .config import build_dataclass, config_to_dict
-from .errors import DataError, GanforgeError, UnknownComponentError
+from .errors import DataError, GanforgeError, RecipeErrors, UnknownComponentError
+from .run import dataset_fields, fetch_fields
 from .hookspecs import KINDS
 from .plugins import PluginSet, set_plugins
 from .registry import Component, Registry
@@ -134,7 +135,8 @@ def _default_config(comp: Component, label: str):
 
 
 def _build(comp: Component, label: str, config: Any) -> Any:
-    return comp.builder(config) if config is not None else comp.builder()
+    built = comp.builder(config) if config is not None else comp.builder()
+    return adapt_loss(built) if comp.kind == "loss" else built
 
 
 def _images(size: int, batch: int = 2, *, grad: bool = False) -> Tensor:
@@ -172,7 +174,7 @@ def _check_generator(registry: Registry, comp: Component, label: str) -> str:
         if isinstance(noise, bool) or not isinstance(noise, int) or noise < 1:
             raise _fail(label, f"noise_size must be a positive int, got {noise!r}")
         with torch.no_grad():
-            out = net(torch.randn(2, noise))
+            out = net(torch.randn(2, noise), *_labels(label, net))
         _check_images(label, out, f"the output for noise [2, {noise}]")
         if out.shape[0] != 2:
             raise _fail(label, f"the output for noise [2, {noise}] has batch size {out.shape[0]}, expected 2")
@@ -188,13 +190,24 @@ def _check_generator(registry: Registry, comp: Component, label: str) -> str:
     return "ok"
 
 
+def _labels(label: str, net: nn.Module) -> list[Tensor]:
+    """``[labels]`` for a class-conditional network (one with ``num_classes``), else ``[]``."""
+    classes = getattr(net, "num_classes", None)
+    if classes is None:
+        return []
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise _fail(label, f"num_classes must be a positive int, got {classes!r}")
+    return [torch.arange(2) % classes]
+
+
 def _check_discriminator(registry: Registry, comp: Component, label: str) -> str:
     config = _default_config(comp, label)
     net = _module(label, _build(comp, label, config))
     size = getattr(config, "image_size", None)
     size = size if isinstance(size, int) and not isinstance(size, bool) else 64
-    x = _images(size, grad=True)
-    out = net(x)
+    channels = getattr(net, "in_channels", 3)
+    x = (torch.rand(2, channels, size, size) * 2 - 1).requires_grad_(True)
+    out = net(x, *_labels(label, net))
     if not isinstance(out, Tensor):
         raise _fail(label, f"the output must be a tensor, got {type(out).__name__}")
     if out.dim() < 1 or out.shape[0] != 2:
@@ -233,7 +246,8 @@ def _check_loss(registry: Registry, comp: Component, label: str) -> str:
         fake = torch.randn(shape, requires_grad=True)
         _check_scalar(label, loss.d_loss(real, fake), f"d_loss on outputs of shape {list(shape)}", [real, fake])
         fake = torch.randn(shape, requires_grad=True)
-        _check_scalar(label, loss.g_loss(fake), f"g_loss on outputs of shape {list(shape)}", [fake])
+        real_out = torch.randn(shape) if getattr(loss, "uses_real_in_g", False) else None
+        _check_scalar(label, loss.g_loss(fake, real_out), f"g_loss on outputs of shape {list(shape)}", [fake])
     penalty = getattr(loss, "penalty", None)
     if callable(penalty):
         weight = torch.randn(3, requires_grad=True)
@@ -293,11 +307,23 @@ def _check_dataset(registry: Registry, comp: Component, label: str) -> str:
             raise _fail(label, f"{what} is not a sized dataset ({type(dataset).__name__})") from None
         if n < 1:
             raise _fail(label, f"{what} is empty")
-        item = dataset[0]
-        if not isinstance(item, Tensor) or item.dim() != 3:
-            shape = list(item.shape) if isinstance(item, Tensor) else type(item).__name__
-            raise _fail(label, f"{what}: an item must be an image tensor [3, H, W], got {shape}")
-        _check_images(label, item.unsqueeze(0), f"{what}: item 0")
+        try:
+            fields = dataset_fields(dataset)
+        except GanforgeError as exc:
+            raise _fail(label, f"{what}: {exc.message}") from None
+        batch = fetch_fields(dataset, torch.arange(min(n, 2)))
+        for name, kind in fields.items():
+            if name not in batch:
+                raise _fail(label, f"{what}: declares field '{name}' but its batches lack it")
+            if kind == "image":
+                _check_images(label, batch[name], f"{what}: field '{name}' of items 0-1")
+            elif kind == "label":
+                value = batch[name]
+                if value.dtype != torch.long or value.dim() != 1:
+                    raise _fail(label, f"{what}: field '{name}' must batch to int64 [B], got {value.dtype} {list(value.shape)}")
+                classes = getattr(dataset, "class_names", None)
+                if classes is not None and not bool(((value >= 0) & (value < len(classes))).all()):
+                    raise _fail(label, f"{what}: labels outside [0, {len(classes)}) for its {len(classes)} class names")
     return "ok"
 
 
@@ -328,10 +354,145 @@ def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
     domains = cls.domains
     if isinstance(domains, str) or not domains or not all(isinstance(d, str) for d in domains):
         raise _fail(label, f"domains must be a non-empty tuple of names, got {domains!r}")
+    for derived, base in dict(getattr(cls, "derived", {})).items():
+        if base not in roles:
+            raise _fail(label, f"derived network '{derived}' follows role '{base}', which is not in roles")
+    for domain, needed in dict(getattr(cls, "fields", {})).items():
+        if domain not in domains or isinstance(needed, str):
+            raise _fail(label, f"fields must map its domains to tuples of field names, got {domain!r}: {needed!r}")
     config = _default_config(comp, label)
     algorithm = _build(comp, label, config)
     if not isinstance(algorithm, cls):
         raise _fail(label, f"building it returned {type(algorithm).__name__}, not an instance of {cls.__name__}")
+    caps = algorithm.capabilities(None)
+    if not isinstance(caps, Capabilities):
+        raise _fail(label, f"capabilities() must return ganforge.components.Capabilities, got {type(caps).__name__}")
+    return train_smoke(registry, comp.name)
+
+
+def _check_optimizer(registry: Registry, comp: Component, label: str) -> str:
+    config = _default_config(comp, label)
+    if config is None or not hasattr(config, "lr"):
+        raise _fail(label, "its config must have an 'lr' option (the group's base rate)")
+    factory = _build(comp, label, config)
+    weight = nn.Parameter(torch.ones(3))
+    optimizer = factory([weight])
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise _fail(label, f"the builder must return params -> torch.optim.Optimizer, got {type(optimizer).__name__}")
+    weight.sum().backward()
+    optimizer.step()
+    if torch.equal(weight.detach(), torch.ones(3)):
+        raise _fail(label, "one step with a non-zero gradient left the parameter unchanged")
+    return "ok"
+
+
+def _check_schedule(registry: Registry, comp: Component, label: str) -> str:
+    schedule = _build(comp, label, _default_config(comp, label))
+    if not callable(getattr(schedule, "factor", None)):
+        raise _fail(label, "must have factor(step, total) (see ganforge.components.Schedule)")
+    values = [schedule.factor(step, 100) for step in range(100)]
+    if not all(isinstance(v, (int, float)) and 0.0 <= v < float("inf") for v in values):
+        raise _fail(label, f"factor(step, total) must be a finite number >= 0, got e.g. {values[:3]}")
+    if values != [schedule.factor(step, 100) for step in range(100)]:
+        raise _fail(label, "factor(step, total) must be a pure function of the step (resume depends on it)")
+    return "ok"
+
+
+# --- two training steps of an algorithm, on data of the right shape ------------------------------
+SYNTHETIC_DATASET = "ganforge-testing-synthetic"
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    domains: tuple[str, ...] = ("images",)
+    image_size: int = 32
+    classes: int = 0  # > 0: items carry a 'label' field
+    paired: tuple[str, ...] = ()  # extra image fields (e.g. a paired 'target')
+    size: int = 8
+
+
+def build_synthetic(config: SyntheticConfig):
+    """Random images (and labels / paired images) of the requested shape: no files needed."""
+    from .data import ImageTensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    shape = (config.size, 3, config.image_size, config.image_size)
+    out = {}
+    for domain in config.domains:
+        labels = torch.arange(config.size) % config.classes if config.classes else None
+        out[domain] = ImageTensorDataset(
+            torch.randint(0, 256, shape, dtype=torch.uint8, generator=g), labels=labels,
+            class_names=[f"class{i}" for i in range(config.classes)] if config.classes else None,
+            paired={k: torch.randint(0, 256, shape, dtype=torch.uint8, generator=g) for k in config.paired},
+        )
+    return out
+
+
+def train_smoke(registry: Registry, algorithm: str, steps: int = 2) -> str:
+    """Train the first recipe that uses ``algorithm`` for ``steps`` steps on synthetic data of the
+    shape the algorithm declares (its domains and fields, the recipe's image size), then load the
+    checkpoint and exercise every declared inference capability. ``"skipped: ..."`` when no
+    registered recipe uses the algorithm. Raises AssertionError naming the algorithm on failure."""
+    import tempfile
+    from pathlib import Path
+
+    from .components import SampleRequest
+    from .inference import load_for_inference
+    from .recipes import load_recipe, resolve
+    from .trainer import train
+
+    recipe = None
+    for name in registry.list("recipe"):
+        try:
+            candidate = load_recipe(name, registry)
+        except GanforgeError:
+            continue
+        if candidate.algorithm.name == algorithm:
+            recipe = candidate
+            break
+    if recipe is None:
+        return "skipped: no registered recipe uses it"
+    cls = registry.get("algorithm", algorithm).builder
+    fields = dict(getattr(cls, "fields", {}))
+    needed = {f for fs in fields.values() for f in fs}
+    data = {
+        "name": SYNTHETIC_DATASET, "domains": list(cls.domains),
+        "image_size": int(getattr(recipe.data.config, "image_size", 32) or 32),
+        "classes": 2 if "label" in needed else 0, "paired": sorted(needed - {"label"}),
+    }
+    scratch = Registry()
+    for comp in registry.all():
+        scratch.add(comp)
+    scratch.add(Component("dataset", SYNTHETIC_DATASET, build_synthetic, SyntheticConfig, "synthetic test data", "ganforge.testing"))
+    raw = {k: v for k, v in recipe.raw.items()}
+    raw["data"] = data
+    raw["train"] = {**raw.get("train", {}), "steps": steps, "batch_size": 2, "mixed_precision": "no", "threads": 0}
+    raw["log"] = {**raw.get("log", {}), "sample_every": steps, "checkpoint_every": steps, "num_samples": 4,
+                  "gif": False, "plots": False}
+    label = f"algorithm '{algorithm}' (trained by recipe '{recipe.name}')"
+    try:
+        resolved = resolve(raw, scratch, {}, f"{recipe.name} on synthetic data")
+        with tempfile.TemporaryDirectory(prefix="ganforge-smoke-") as tmp:
+            run_dir = train(resolved, scratch, Path(tmp) / "run", progress=False)
+            loaded = load_for_inference(run_dir, scratch)
+            caps = loaded.capabilities
+            if caps.sample or caps.sample_inputs:
+                inputs = None
+                if caps.sample_inputs:
+                    images = torch.rand(2, 3, data["image_size"], data["image_size"]) * 2 - 1
+                    inputs = {d: images for d in cls.domains}
+                grid, nrow = loaded.algorithm.sample(loaded.nets, SampleRequest(num=2, seed=0, inputs=inputs))
+                _check_images(label, grid, "sample()")
+            if caps.classes:
+                grid, _ = loaded.algorithm.sample(loaded.nets, SampleRequest(num=2, seed=0, class_index=1))
+                _check_images(label, grid, "sample() of class 1")
+            for direction in caps.directions:
+                x = torch.rand(1, 3, data["image_size"], data["image_size"]) * 2 - 1
+                with torch.no_grad():
+                    y = loaded.algorithm.translator(loaded.nets, direction)(x)
+                _check_images(label, y, f"translator('{direction}')")
+    except GanforgeError as exc:
+        raise _fail(label, f"{steps} training steps on synthetic data failed: {exc}") from exc
     return "ok"
 
 
@@ -343,6 +504,10 @@ def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
     except (UnknownComponentError, UnknownRecipeError) as exc:
         # It builds on a plugin that is not in this set: check it next to that plugin.
         return f"{SKIPPED_NEEDS_PLUGINS} ({exc.message})"
+    except RecipeErrors as exc:
+        if all(isinstance(p, (UnknownComponentError, UnknownRecipeError)) for p in exc.problems):
+            return f"{SKIPPED_NEEDS_PLUGINS} ({exc.problems[0].message})"
+        raise _fail(label, f"does not load: {exc}") from exc
     except GanforgeError as exc:
         raise _fail(label, f"does not load: {exc}") from exc
     return "ok"
@@ -405,6 +570,8 @@ _CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
     "augmentation": _check_augmentation,
     "dataset": _check_dataset,
     "algorithm": _check_algorithm,
+    "optimizer": _check_optimizer,
+    "schedule": _check_schedule,
     "metric": _check_metric,
     "feature_extractor": _check_feature_extractor,
     "recipe": _check_recipe,

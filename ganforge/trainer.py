@@ -32,11 +32,13 @@ from .checkpoint import (
     split_prefix,
     write_checkpoint,
 )
+from .components import adapt_loss
 from .config import config_to_dict
-from .errors import CheckpointError, DataError, TrainingError, TrainingInterrupted
+from .errors import CheckpointError, DataError, PluginCodeError, TrainingError, TrainingInterrupted
 from .recipes import Recipe
-from .registry import Registry
-from .sampler import EpochSampler, fetch
+from .registry import Registry, plugin_code
+from .run import Batch, Run, describe_dataset, fetch_fields
+from .sampler import EpochSampler
 
 RECIPE_FILE = "recipe.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -110,13 +112,14 @@ class TrainRun:
         self.lr_scale = 1.0
         self.rollbacks = 0
         self.algorithm = None
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.components: dict[str, object] = {}
+        self.api = Run(self)  # the only view of this run that algorithms get
 
-    # --- helpers algorithms use ---------------------------------------------------------------
+    # --- what the run interface (ganforge.run.Run) exposes ----------------------------------------
     def unwrap(self, role: str) -> nn.Module:
         return self.accelerator.unwrap_model(self.nets[role])
-
-    def backward(self, loss: torch.Tensor) -> None:
-        self.accelerator.backward(loss)
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         """The in-step (differentiable) augmentations, applied to every discriminator input."""
@@ -124,24 +127,57 @@ class TrainRun:
             x = aug(x)
         return x
 
-    def next_batch(self) -> dict[str, torch.Tensor]:
-        batch = {}
+    def next_batch(self) -> Batch:
+        fields = {}
         for domain, sampler in self.samplers.items():
-            images = fetch(self.data[domain], sampler.next_indices()).to(self.device, non_blocking=True)
+            items = fetch_fields(self.data[domain], sampler.next_indices())
+            items = {k: v.to(self.device, non_blocking=True) for k, v in items.items()}
             with torch.no_grad():
-                for aug in self.real_augment:  # classic augmentation: real images only, as loaded
-                    images = aug(images)
-            batch[domain] = images
-        return batch
+                self._augment_real(domain, items)
+            fields[domain] = items
+        return Batch(fields)
+
+    def _augment_real(self, domain: str, items: dict[str, torch.Tensor]) -> None:
+        """Classic augmentation of real images as loaded. Every image field of an item (a paired
+        target, say) gets the identical transform: the random draws are replayed for each."""
+        images = [k for k, kind in self.data_info.domains[domain].fields.items() if kind == "image"]
+        for aug in self.real_augment:
+            before = self._rng_snapshot() if len(images) > 1 else None
+            for i, key in enumerate(images):
+                if i > 0:
+                    self._rng_restore(before)
+                items[key] = aug(items[key])
+
+    def _rng_snapshot(self):
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _rng_restore(self, state) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
+
+    def fixed_batch(self, num: int, domains: tuple[str, ...] | None = None) -> Batch:
+        """The first ``num`` items of each domain, on the CPU, without augmentation."""
+        fields = {}
+        for domain in domains or tuple(self.samplers):
+            ds = self.data[domain]
+            fields[domain] = fetch_fields(ds, torch.arange(min(num, len(ds))))
+        return Batch(fields)
 
     # --- building -----------------------------------------------------------------------------
     def build(self) -> None:
         recipe, registry = self.recipe, self.registry
-        algo_comp = registry.get("algorithm", recipe.algorithm.name)
-        self.algorithm = algo_comp.builder(recipe.algorithm.config)
-        algo = self.algorithm
+        self.algorithm_component = algo_comp = registry.get("algorithm", recipe.algorithm.name)
+        self.algorithm = algo = algo_comp.build(recipe.algorithm.config)
 
-        self.data = registry.get("dataset", recipe.data.name).builder(recipe.data.config)
+        data_comp = registry.get("dataset", recipe.data.name)
+        self.data = data_comp.build(recipe.data.config)
+        if not isinstance(self.data, dict) or not self.data:
+            raise PluginCodeError(
+                f"{data_comp.label} returned {type(self.data).__name__}, not a dict {{domain: dataset}}",
+                hint="a dataset builder returns e.g. {'images': ImageTensorDataset(...)}",
+            )
         missing = [d for d in algo.domains if d not in self.data]
         if missing:
             raise DataError(
@@ -152,36 +188,63 @@ class TrainRun:
         for domain in algo.domains:
             if len(self.data[domain]) == 0:
                 raise DataError(f"dataset '{recipe.data.name}' has no images in domain '{domain}'")
+        with plugin_code(data_comp, "describing its items"):
+            self.data_info = describe_dataset(
+                recipe.data.name, {d: self.data[d] for d in algo.domains}, getattr(recipe.data.config, "image_size", None)
+            )
+        for domain, needed in getattr(algo, "fields", {}).items():
+            have = self.data_info.domains[domain].fields if domain in self.data_info.domains else {}
+            lacking = [f for f in needed if f not in have]
+            if lacking:
+                raise DataError(
+                    f"algorithm '{recipe.algorithm.name}' needs the field(s) {', '.join(lacking)} in domain '{domain}', "
+                    f"but dataset '{recipe.data.name}' items have: {', '.join(have) or 'nothing'}",
+                    hint="choose a dataset whose items carry them (e.g. labelled or paired folders) in [data]",
+                )
         self.samplers = {
             d: EpochSampler(len(self.data[d]), recipe.train.batch_size, recipe.seed, d, self.rank, self.world)
             for d in algo.domains
         }
 
-        augs = [registry.get("augmentation", p.name).builder(p.config) for p in recipe.augment]
+        augs = [registry.get("augmentation", p.name).build(p.config) for p in recipe.augment]
         self.real_augment = [a for a in augs if getattr(a, "stage", "step") == "real"]
         self.step_augment = [a for a in augs if getattr(a, "stage", "step") != "real"]
 
         # Same seed on every process: identical initial weights (DDP also broadcasts them).
         torch.manual_seed(recipe.seed)
-        self.parts = {}
+        self.components = {}
         nets: dict[str, nn.Module] = {}
         for section, part in recipe.parts.items():
             if section in algo.roles.values():
                 continue
-            comp = registry.get(part.kind, part.name)
-            built = comp.builder(part.config) if part.config is not None else comp.builder()
-            self.parts[section] = built.to(self.device) if isinstance(built, nn.Module) else built
+            built = registry.get(part.kind, part.name).build(part.config)
+            if part.kind == "loss":
+                built = adapt_loss(built)
+            self.components[section] = built.to(self.device) if isinstance(built, nn.Module) else built
+        self.role_components = {}
         for role, section in algo.roles.items():
             part = recipe.parts[section]
-            comp = registry.get(part.kind, part.name)
-            nets[role] = comp.builder(part.config) if part.config is not None else comp.builder()
-        optimizers = {}
-        self.base_lr = {}
+            comp = self.role_components[role] = registry.get(part.kind, part.name)
+            net = comp.build(part.config)
+            if not isinstance(net, nn.Module):
+                raise PluginCodeError(
+                    f"{comp.label} built a {type(net).__name__}, not a torch.nn.Module",
+                    hint="its builder must return the network",
+                )
+            nets[role] = net
+        optimizers, self.schedules, self.base_lr = {}, {}, {}
         for group, roles in algo.optimizers.items():
-            cfg = recipe.optim[group]
+            spec = recipe.optim[group]
+            comp = registry.get("optimizer", spec.optimizer.name)
+            factory = comp.build(spec.optimizer.config)
             params = [p for r in roles for p in nets[r].parameters()]
-            optimizers[group] = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-            self.base_lr[group] = cfg.lr
+            with plugin_code(comp, f"creating the optimiser of group '{group}'"):
+                optimizer = factory(params)
+            if not isinstance(optimizer, torch.optim.Optimizer):
+                raise PluginCodeError(f"{comp.label} made a {type(optimizer).__name__}, not a torch.optim.Optimizer")
+            optimizers[group] = optimizer
+            self.base_lr[group] = spec.lr
+            self.schedules[group] = registry.get("schedule", spec.schedule.name).build(spec.schedule.config)
         roles, groups = list(nets), list(optimizers)
         prepared = self.accelerator.prepare(*nets.values(), *optimizers.values())
         if not isinstance(prepared, (list, tuple)):
@@ -190,7 +253,27 @@ class TrainRun:
         self.optimizers = dict(zip(groups, prepared[len(roles) :]))
         # Each process draws its own noise and augmentations from here on.
         self._seed_everything(recipe.seed + 1 + 1000 * self.rank)
-        algo.setup(self)
+        with plugin_code(algo_comp, "in setup"):
+            algo.setup(self.api)
+
+    def algorithm_call(self, method: str, *args):
+        """Call an algorithm method with the run interface; its exceptions name the algorithm."""
+        with plugin_code(self.algorithm_component, f"in {method} at step {self.step + 1}"):
+            return getattr(self.algorithm, method)(self.api, *args)
+
+    def check_outputs_once(self):
+        """For the first step: every network must return a tensor (a tuple or dict would only fail
+        later, deep inside a loss, with a message naming nobody)."""
+        handles = []
+        for role, comp in self.role_components.items():
+            def hook(module, inputs, output, comp=comp, role=role):
+                if not isinstance(output, torch.Tensor):
+                    raise PluginCodeError(
+                        f"{comp.label} returned a {type(output).__name__} from forward (as '{role}'), not a tensor",
+                        hint="a generator returns images [B, 3, H, W]; a discriminator returns scores [B, ...]",
+                    )
+            handles.append(self.unwrap(role).register_forward_hook(hook))
+        return handles
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -199,18 +282,19 @@ class TrainRun:
         torch.manual_seed(seed)
 
     # --- learning rate ------------------------------------------------------------------------
-    def lr_factor(self, step: int) -> float:
+    def lr_factors(self, step: int) -> dict[str, float]:
         total = self.recipe.train.steps
-        start = int(self.recipe.train.lr_decay_start * total)
-        if step < start or total <= start:
-            return 1.0
-        return max(0.0, (total - step) / (total - start))
+        return {group: float(schedule.factor(step, total)) for group, schedule in self.schedules.items()}
+
+    def lr_factor(self, step: int) -> float:
+        """The first group's schedule factor (logged as lr_factor)."""
+        factors = self.lr_factors(step)
+        return next(iter(factors.values()), 1.0)
 
     def _apply_lr(self) -> None:
-        factor = self.lr_factor(self.step) * self.lr_scale
-        for group, opt in self.optimizers.items():
-            for pg in opt.param_groups:
-                pg["lr"] = self.base_lr[group] * factor
+        for group, factor in self.lr_factors(self.step).items():
+            for pg in self.optimizers[group].param_groups:
+                pg["lr"] = self.base_lr[group] * factor * self.lr_scale
 
     # --- state --------------------------------------------------------------------------------
     def _rng_state(self) -> dict:
@@ -241,10 +325,17 @@ class TrainRun:
 
     def net_entries(self, nets: dict[str, nn.Module]) -> dict[str, dict]:
         """Checkpoint metadata for each stored network: registered name and config."""
+        algo = self.algorithm
         entries = {}
         for role, module in nets.items():
-            section = self.algorithm.roles.get(role) or _section_of(role, self.algorithm.roles)
-            part = self.recipe.parts[section]
+            base = role if role in algo.roles else getattr(algo, "derived", {}).get(role)
+            if base not in algo.roles:
+                raise PluginCodeError(
+                    f"{self.algorithm_component.label} stores a network '{role}' for inference that is neither one of "
+                    f"its roles ({', '.join(algo.roles)}) nor declared in `derived`",
+                    hint="declare derived networks, e.g. derived = {'generator_ema': 'generator'}",
+                )
+            part = self.recipe.parts[algo.roles[base]]
             comp = self.registry.get(part.kind, part.name)
             entries[role] = {
                 "kind": part.kind, "name": part.name, "config": config_to_dict(part.config),
@@ -259,12 +350,13 @@ class TrainRun:
         if not self.is_main:
             self.accelerator.wait_for_everyone()
             return None
-        eval_nets = self.algorithm.eval_networks(self)
+        eval_nets = self.algorithm_call("eval_networks")
         model_tensors = {f"{role}.{k}": v for role, m in eval_nets.items() for k, v in m.state_dict().items()}
         model_meta = {
             "ganforge_version": __version__,
             "algorithm": {"name": self.recipe.algorithm.name, "config": config_to_dict(self.recipe.algorithm.config)},
             "networks": self.net_entries(eval_nets),
+            "dataset": self.data_info.to_json(),
             "recipe": self.recipe.to_toml(),
         }
         state_tensors = {f"net.{role}.{k}": v for role in self.nets for k, v in self.unwrap(role).state_dict().items()}
@@ -274,6 +366,8 @@ class TrainRun:
             optim_meta[group] = sd["param_groups"]
             for idx, pstate in sd["state"].items():
                 for key, value in pstate.items():
+                    if value is None:  # e.g. SGD's momentum buffer without momentum
+                        continue
                     t = value if torch.is_tensor(value) else torch.tensor(value)
                     state_tensors[f"optim.{group}.{idx}.{key}"] = t
         for rank, algo_state in enumerate(algo_states):  # per process: e.g. each has its own image pool
@@ -334,14 +428,6 @@ def _env_threads() -> int:
         return 0
 
 
-def _section_of(role: str, roles: dict[str, str]) -> str:
-    # Derived networks (e.g. "generator_ema") share the section of the role they derive from.
-    for base, section in roles.items():
-        if role.startswith(base):
-            return section
-    raise KeyError(role)
-
-
 def _jsonable(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
@@ -390,6 +476,16 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(l + "\n" for l in kept), encoding="utf-8")
 
 
+def _scalars(run: TrainRun, logs) -> dict[str, float]:
+    """The logs a train_step returned, as floats (a clear error if they are not)."""
+    try:
+        return {str(k): float(v) for k, v in dict(logs or {}).items()}
+    except (TypeError, ValueError) as exc:
+        raise PluginCodeError(
+            f"{run.algorithm_component.label}: train_step must return a dict of scalars to log, got {logs!r:.80}"
+        ) from exc
+
+
 def _finite(logs: dict[str, float]) -> str | None:
     for key, value in logs.items():
         if not math.isfinite(value):
@@ -436,15 +532,21 @@ def train(
         say.start()
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
-        fixed = run.algorithm.progress_inputs(run, recipe.log.num_samples) if run.is_main else None
+        fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None
         scorer = evaluation.TrainingEvaluator.create(run)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
-        last_saved = run.step
+        last_saved = first_step = run.step
         with _Signals() as signals:
             while run.step < end:
                 run._apply_lr()
-                logs = run.algorithm.train_step(run, run.next_batch())
+                checks = run.check_outputs_once() if run.step == first_step else []
+                try:
+                    logs = run.algorithm_call("train_step", run.next_batch())
+                finally:
+                    for handle in checks:
+                        handle.remove()
+                logs = _scalars(run, logs)
                 bad = _finite(logs)
                 if run.world > 1 and _agree_stop(run, bad is not None) and bad is None:
                     # Every process must take the same branch (stop or roll back), or they fall out of step.
@@ -475,7 +577,7 @@ def train(
                         + ("or pass --set train.on_nan=rollback" if recipe.train.on_nan != "rollback"
                            else f"and resume ({run.rollbacks} rollback(s) were tried)"),
                     )
-                run.algorithm.after_step(run)
+                run.algorithm_call("after_step")
                 run.step += 1
                 say.step(logs)
                 if run.is_main and (run.step % recipe.log.sample_every == 0 or run.step == total):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 from dataclasses import dataclass
 
@@ -188,11 +189,76 @@ def test_duplicate_name_across_plugins_names_both():
         isolated_plugins(("alpha", GoodPlugin()), ("beta", Twin()), strict=True).registry
     assert "'alpha'" in str(info.value) and "'beta'" in str(info.value) and "discriminator 'tiny'" in str(info.value)
 
-    # Not strict: the first keeps the name, the second is reported and skipped entirely.
-    plugins = isolated_plugins(("alpha", GoodPlugin()), ("beta", Twin()))
-    assert plugins.registry.get("discriminator", "tiny").plugin == "alpha"
-    [failure] = plugins.failures()
-    assert failure.name == "beta" and "'alpha'" in failure.error and "'beta'" in failure.error
+    # Not strict: load order must not decide between two third-party plugins, so neither gets the name.
+    for order in ((("alpha", GoodPlugin()), ("beta", Twin())), (("beta", Twin()), ("alpha", GoodPlugin()))):
+        plugins = isolated_plugins(*order)
+        assert not plugins.registry.has("discriminator", "tiny")
+        failures = {f.name: f.error for f in plugins.failures()}
+        assert set(failures) == {"alpha", "beta"}
+        assert "discriminator 'tiny'" in failures["beta"] and "plugin 'alpha'" in failures["beta"]
+        assert "neither gets the name" in failures["alpha"]
+
+
+class _Dist:
+    """A stand-in for an installed distribution's metadata."""
+
+    def __init__(self, name: str, version: str = "1.0"):
+        self.metadata = {"Name": name}
+        self.version = version
+
+
+def test_a_third_party_plugin_can_never_remove_a_builtin():
+    import ganforge_dcgan
+    import ganforge_optim
+
+    class Stranger:
+        @hookimpl
+        def register_generators(self, register):
+            register("dcgan", TinyGen)  # a name the built-in dcgan plugin already has
+
+        @hookimpl
+        def register_losses(self, register):
+            register("stranger-loss", lambda: None)
+
+    builtin = FakeEntryPoint("dcgan", ganforge_dcgan, dist=_Dist("ganforge", "0.1.0"))
+    optim = FakeEntryPoint("optim", ganforge_optim, dist=_Dist("ganforge", "0.1.0"))
+    # "aaa" sorts before "dcgan" and "zzz" after it: the outcome must not depend on that.
+    for name in ("aaa", "zzz"):
+        stranger = FakeEntryPoint(name, Stranger(), value="stranger_pkg", dist=_Dist("stranger-gans", "2.0"))
+        plugins = isolated_plugins(entry_points=[builtin, optim, stranger])
+        registry = plugins.registry
+        assert registry.get("generator", "dcgan").plugin == "dcgan"  # the built-in keeps its name...
+        assert registry.has("algorithm", "gan") and registry.has("recipe", "dcgan-cats")  # ...and everything else
+        assert not registry.has("loss", "stranger-loss")  # the clashing plugin is skipped as a whole
+        [failure] = plugins.failures()
+        assert failure.name == name
+        assert failure.error == (
+            "is skipped: its generator 'dcgan' is already provided by built-in plugin 'dcgan' (ganforge), which keeps it"
+        )
+
+
+def test_a_clash_is_reported_by_ganforge_plugins():
+    from typer.testing import CliRunner
+
+    import ganforge_dcgan
+    from ganforge.cli.app import app
+
+    class Stranger:
+        @hookimpl
+        def register_algorithms(self, register):
+            register("gan", Algorithm)
+
+    eps = [FakeEntryPoint("dcgan", ganforge_dcgan, dist=_Dist("ganforge")),
+           FakeEntryPoint("acme", Stranger(), value="acme_gans", dist=_Dist("acme-gans"))]
+    with use_plugins(isolated_plugins(entry_points=eps)):
+        result = CliRunner().invoke(app, ["plugins", "--json"])
+    assert result.exit_code == 0
+    infos = {p["name"]: p for p in json.loads(result.output)["plugins"]}
+    assert infos["dcgan"]["error"] is None and "gan" in infos["dcgan"]["provides"]["algorithm"]
+    assert infos["acme"]["distribution"] == "acme-gans"
+    assert infos["acme"]["error"] == (
+        "is skipped: its algorithm 'gan' is already provided by built-in plugin 'dcgan' (ganforge), which keeps it"
+    )
 
 
 def test_duplicate_entry_point_name_keeps_the_first():
@@ -387,7 +453,8 @@ def test_check_component_names_the_broken_component(kind, name, message):
 
 def test_check_component_passes_and_skips():
     registry = isolated_plugins(("bad", BadContracts())).registry
-    assert check_component(registry, "algorithm", "shared") == "ok"
+    # The contract holds; training it needs a recipe that uses it, and this set has none.
+    assert check_component(registry, "algorithm", "shared") == "skipped: no registered recipe uses it"
     assert check_component(registry, "dataset", "needs-files") == "skipped: needs data"
     with pytest.raises(AssertionError, match="generator 'nope' is not registered"):
         check_component(registry, "generator", "nope")
@@ -439,7 +506,9 @@ def test_check_component_on_recipes(tmp_path):
             register("bad", str(bad))  # a plain string path works too
             register("elsewhere", elsewhere)
 
-    registry = isolated_plugins(("bad", BadContracts()), ("recipes", Recipes())).registry
+    import ganforge_optim
+
+    registry = isolated_plugins(("bad", BadContracts()), ("recipes", Recipes()), ("optim", ganforge_optim)).registry
     assert check_component(registry, "recipe", "good") == "ok"
     with pytest.raises(AssertionError, match=r"recipe 'bad' \(plugin 'recipes'\): does not load: option 'generator.noise_size'"):
         check_component(registry, "recipe", "bad")

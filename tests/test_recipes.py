@@ -12,7 +12,9 @@ import pytest
 from ganforge import hookimpl
 from ganforge.components import Algorithm
 from ganforge.errors import RecipeError, UnknownComponentError
-from ganforge.recipes import OptimConfig, apply_overrides, load_recipe, parse_override, recipe_from_toml, resolve
+import ganforge_optim
+from ganforge_optim.optimizers import AdamConfig
+from ganforge.recipes import apply_overrides, load_recipe, parse_override, recipe_from_toml, resolve
 from ganforge.testing import isolated_plugins
 
 
@@ -159,7 +161,7 @@ def base(tmp_path) -> Path:
 
 @pytest.fixture
 def registry(tmp_path, base):
-    return isolated_plugins(("fake", make_plugin({"base": base})), strict=True).registry
+    return isolated_plugins(("fake", make_plugin({"base": base})), ("optim", ganforge_optim), strict=True).registry
 
 
 def child(tmp_path: Path, text: str, name: str = "child.toml", extends: str = "base") -> Path:
@@ -174,8 +176,9 @@ def test_base_recipe_resolves(registry, base):
     assert recipe.parts["generator"].config == GenConfig(width=16)
     assert recipe.parts["loss"].config is None
     assert [a.name for a in recipe.augment] == ["flip", "crop"]
-    assert recipe.optim["generator"] == OptimConfig(lr=1e-3)
-    assert recipe.optim["discriminator"] == OptimConfig()
+    assert recipe.optim["generator"].optimizer.name == "adam" and recipe.optim["generator"].optimizer.config == AdamConfig(lr=1e-3)
+    assert recipe.optim["discriminator"].optimizer.config == AdamConfig()
+    assert recipe.optim["discriminator"].schedule.name == "constant"
     assert (recipe.train.steps, recipe.train.batch_size) == (100, 4)
 
 
@@ -198,7 +201,7 @@ def test_extends_relative_path_is_relative_to_the_recipe(tmp_path, monkeypatch):
     write(tmp_path / "elsewhere" / "parent.toml", BASE.replace("width = 16", "width = 99"))  # a decoy in the cwd
     path = child(tmp_path / "recipes" / "nested", "[train]\nsteps = 9\n", extends="../parent.toml")
     path2 = child(tmp_path / "recipes", "", name="sibling.toml", extends="parent.toml")
-    registry = isolated_plugins(("fake", make_plugin({}))).registry
+    registry = isolated_plugins(("fake", make_plugin({})), ("optim", ganforge_optim)).registry
     monkeypatch.chdir(tmp_path / "elsewhere")
     recipe = load_recipe(str(path), registry)
     assert recipe.train.steps == 9 and recipe.parts["generator"].config.width == 16
@@ -435,7 +438,7 @@ def test_propagated_image_size_errors_say_where_it_came_from(tmp_path):
         def register_generators(self, register):
             register("picky", build, PickyGenConfig)
 
-    registry = isolated_plugins(("fake", make_plugin({})), ("picky", Picky())).registry
+    registry = isolated_plugins(("fake", make_plugin({})), ("picky", Picky()), ("optim", ganforge_optim)).registry
     path = write(tmp_path / "r.toml", BASE.replace('"fake-gen"', '"picky"').replace("width = 16", "").replace(
         'path = "somewhere"', 'path = "somewhere"\nimage_size = 48'))
     with pytest.raises(RecipeError, match=rf"option 'generator.image_size' \(set in {path}, via data.image_size\) must be one of 32, 64"):

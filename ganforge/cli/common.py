@@ -69,6 +69,11 @@ def registry():
     from ..plugins import get_plugins
 
     plugins = get_plugins()
+    if debug_enabled():  # the one-line warnings said what failed; --debug also shows where
+        for info in plugins.failures():
+            if info.traceback:
+                err.print(f"[dim]traceback of plugin '{info.name}':[/dim]")
+                err.print(info.traceback, markup=False, highlight=False)
     return plugins.registry
 
 

@@ -51,7 +51,12 @@ def eval_command(
         else:
             targets = [first_dir]
         loaded = load_for_inference(targets[0], registry)
-        translation = is_translation(loaded.algorithm)
+        caps = loaded.capabilities
+        translation = is_translation(caps)
+        if not translation and not caps.sample:
+            raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' neither samples nor translates")
+        if translation and direction not in caps.directions:
+            raise GanforgeError(f"--direction must be one of {', '.join(caps.directions)} for this checkpoint, got '{direction}'")
         names = list(metric) if metric else default_metrics(registry, translation)
         if not names:
             raise GanforgeError("no metric is registered", hint="`ganforge plugins` lists what is loaded")
@@ -143,7 +148,7 @@ def _recipe_data(registry, recipe, option: str) -> dict:
     from ..errors import DataError
 
     try:
-        return registry.get("dataset", recipe.data.name).builder(recipe.data.config)
+        return registry.get("dataset", recipe.data.name).build(recipe.data.config)
     except DataError as exc:
         raise DataError(f"the checkpoint's training data cannot be loaded: {exc.message}",
                         hint=f"pass {option} (GANFORGE_DATA sets the data root)") from None

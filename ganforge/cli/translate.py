@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -14,7 +14,7 @@ def translate_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint file, its folder, or a run folder.")],
     input_path: Annotated[Path, typer.Option("--input", "-i", help="An image or a folder of images.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the translated images (same file names).")],
-    direction: Annotated[str, typer.Option("--direction", "-d", help="a2b or b2a.")] = "a2b",
+    direction: Annotated[Optional[str], typer.Option("--direction", "-d", help="A direction the checkpoint declares (e.g. a2b or b2a); default: its first.")] = None,
     native: Annotated[bool, typer.Option("--native", help="Translate at the image's own resolution instead of the training size.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
@@ -23,18 +23,28 @@ def translate_command(
     import torch.nn.functional as F
     from rich.progress import track
 
-    from ..errors import DataError, GanforgeError
+    from ..errors import DataError, GanforgeError, did_you_mean
+    from ..registry import plugin_code
     from ..images import list_images, read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
     from ..inference import load_for_inference
 
     with common.user_errors():
-        if direction not in ("a2b", "b2a"):
-            raise GanforgeError(f"--direction must be a2b or b2a, got '{direction}'")
         if not input_path.exists():
             raise GanforgeError(f"--input not found: {input_path}")
-        loaded = load_for_inference(checkpoint, common.registry())
-        fn = loaded.algorithm.translator(loaded.nets, direction)
-        size = getattr(loaded.recipe.data.config, "image_size", None)
+        registry = common.registry()
+        loaded = load_for_inference(checkpoint, registry)
+        directions = loaded.capabilities.directions
+        algo_name = loaded.recipe.algorithm.name
+        if not directions:
+            raise GanforgeError(f"{loaded.path}: algorithm '{algo_name}' does not translate images",
+                                hint="draw samples with `ganforge sample`")
+        direction = direction if direction is not None else directions[0]
+        if direction not in directions:
+            raise GanforgeError(f"unknown --direction '{direction}'{did_you_mean(direction, directions)}; "
+                                f"this checkpoint translates: {', '.join(directions)}")
+        with plugin_code(registry.get("algorithm", algo_name), "making its translator"):
+            fn = loaded.algorithm.translator(loaded.nets, direction)
+        size = (loaded.data.image_size if loaded.data is not None else None) or getattr(loaded.recipe.data.config, "image_size", None)
         if input_path.is_dir():
             files = list_images(input_path)
             if not files:

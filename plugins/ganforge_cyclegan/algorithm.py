@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge.components import Algorithm
+from ganforge.components import Algorithm, Capabilities, SampleRequest
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class CycleGANAlgorithm(Algorithm):
     roles = {"g_ab": "generator", "g_ba": "generator", "d_a": "discriminator", "d_b": "discriminator"}
     optimizers = {"generator": ("g_ab", "g_ba"), "discriminator": ("d_a", "d_b")}
     domains = ("a", "b")
-    sample_needs_images = True
+    directions = ("a2b", "b2a")
 
     def __init__(self, config: CycleGANConfig):
         self.config = config
@@ -64,12 +64,14 @@ class CycleGANAlgorithm(Algorithm):
         cfg = self.config
         g_ab, g_ba, d_a, d_b = (run.nets[r] for r in ("g_ab", "g_ba", "d_a", "d_b"))
         opt_g, opt_d = run.optimizers["generator"], run.optimizers["discriminator"]
-        loss = run.parts["loss"]
+        loss = run.components["loss"]
         real_a, real_b = batch["a"], batch["b"]
 
         # Generators: fool both discriminators, and come back to where they started.
         fake_b, fake_a = g_ab(real_a), g_ba(real_b)
-        loss_gan = loss.g_loss(d_b(run.augment(fake_b))) + loss.g_loss(d_a(run.augment(fake_a)))
+        real_out_b = d_b(run.augment(real_b)) if loss.uses_real_in_g else None
+        real_out_a = d_a(run.augment(real_a)) if loss.uses_real_in_g else None
+        loss_gan = loss.g_loss(d_b(run.augment(fake_b)), real_out_b) + loss.g_loss(d_a(run.augment(fake_a)), real_out_a)
         logs = {}
         loss_g = loss_gan
         if cfg.cycle_weight > 0:
@@ -116,14 +118,13 @@ class CycleGANAlgorithm(Algorithm):
         return {"g_ab": run.unwrap("g_ab"), "g_ba": run.unwrap("g_ba")}
 
     # --- inference ----------------------------------------------------------------------------
+    def capabilities(self, data=None):
+        return Capabilities(directions=self.directions, sample_inputs=True)
+
     def progress_inputs(self, run, num):
         rows = max(1, min(8, num // 6 or 1))
-        out = {}
-        for d in ("a", "b"):
-            ds = run.data[d]
-            idx = torch.arange(min(rows, len(ds)))
-            out[d] = ds.get_batch(idx) if hasattr(ds, "get_batch") else torch.stack([ds[int(i)] for i in idx])
-        return out
+        batch = run.fixed_batch(rows)
+        return {d: batch[d] for d in ("a", "b")}
 
     @torch.no_grad()
     def _rows(self, nets, a, b):
@@ -143,7 +144,8 @@ class CycleGANAlgorithm(Algorithm):
         return self._rows(nets, inputs["a"], inputs["b"])
 
     @torch.no_grad()
-    def sample(self, nets, num, seed, images=None):
+    def sample(self, nets, request: SampleRequest):
+        images, num = request.inputs, request.num
         if images is None:
             raise ValueError("cyclegan sampling needs source images")
         if "input" in images:  # user images: show both directions applied to each
@@ -152,6 +154,8 @@ class CycleGANAlgorithm(Algorithm):
         return self._rows(nets, images["a"][:num], images["b"][:num])
 
     def translator(self, nets, direction):
+        if direction not in self.directions:
+            raise ValueError(f"unknown direction {direction!r}")
         net = nets["g_ab"] if direction == "a2b" else nets["g_ba"]
         device = next(net.parameters()).device
         return lambda x: net(x.to(device)).cpu()

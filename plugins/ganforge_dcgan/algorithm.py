@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganforge.components import Algorithm
+from ganforge.components import Algorithm, Capabilities, SampleRequest
+from ganforge.errors import RecipeError
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class GANAlgorithm(Algorithm):
     # Separate groups give D and G their own learning rates (TTUR).
     optimizers = {"generator": ("generator",), "discriminator": ("discriminator",)}
     domains = ("images",)
+    derived = {"generator_ema": "generator"}  # the EMA copy is stored as a generator
 
     def __init__(self, config: GANConfig):
         self.config = config
@@ -39,7 +41,11 @@ class GANAlgorithm(Algorithm):
     def setup(self, run) -> None:
         gen = run.unwrap("generator")
         if not hasattr(gen, "noise_size"):
-            raise TypeError("the 'gan' algorithm needs a noise-to-image generator (one with a `noise_size`)")
+            raise RecipeError(
+                f"the 'gan' algorithm needs a noise-to-image generator (one with a `noise_size`); "
+                f"{type(gen).__name__} maps images to images",
+                hint="choose a noise-to-image generator in [generator] (`ganforge plugins` lists them)",
+            )
         self.noise_size = int(gen.noise_size)
         if self.config.ema > 0:
             # The average lives outside DDP/autocast wrappers: it is only ever used for sampling.
@@ -48,7 +54,7 @@ class GANAlgorithm(Algorithm):
     def train_step(self, run, batch):
         G, D = run.nets["generator"], run.nets["discriminator"]
         opt_g, opt_d = run.optimizers["generator"], run.optimizers["discriminator"]
-        loss = run.parts["loss"]
+        loss = run.components["loss"]
         real = batch["images"]
         for i in range(self.config.d_steps):
             if i > 0:
@@ -65,7 +71,8 @@ class GANAlgorithm(Algorithm):
             run.backward(loss_d)
             opt_d.step()
         # Same augmentation policy on the fakes G is judged on, so G cannot learn the augmentation.
-        loss_g = loss.g_loss(D(run.augment(fake)))
+        real_out = D(run.augment(real)) if loss.uses_real_in_g else None
+        loss_g = loss.g_loss(D(run.augment(fake)), real_out)
         opt_g.zero_grad(set_to_none=True)
         run.backward(loss_g)
         opt_g.step()
@@ -100,8 +107,11 @@ class GANAlgorithm(Algorithm):
     def _sampler(nets):
         return nets.get("generator_ema", nets["generator"])
 
+    def capabilities(self, data=None):
+        return Capabilities(sample=True, interpolate=True)
+
     def progress_inputs(self, run, num):
-        g = torch.Generator().manual_seed(run.recipe.seed)
+        g = torch.Generator().manual_seed(run.seed)
         return {"z": torch.randn(num, self.noise_size, generator=g)}
 
     @torch.no_grad()
@@ -112,16 +122,17 @@ class GANAlgorithm(Algorithm):
         return gen(z).float().clamp(-1, 1), _columns(len(z))
 
     @torch.no_grad()
-    def sample(self, nets, num, seed, images=None):
+    def sample(self, nets, request: SampleRequest):
         gen = self._sampler(nets)
         device = next(gen.parameters()).device
-        g = torch.Generator().manual_seed(seed)
+        num = request.num
+        g = torch.Generator().manual_seed(request.seed)
         z = torch.randn(num, int(gen.noise_size), generator=g)
         out = [gen(chunk.to(device)).float().clamp(-1, 1).cpu() for chunk in z.split(64)]
         return torch.cat(out), _columns(num)
 
     @torch.no_grad()
-    def interpolate(self, nets, seed, num_points=4, frames=16):
+    def interpolate(self, nets, seed, class_index=None, num_points=4, frames=16):
         """Frames walking a closed loop through ``num_points`` random latents (spherical interpolation)."""
         gen = self._sampler(nets)
         device = next(gen.parameters()).device

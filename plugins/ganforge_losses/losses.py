@@ -41,7 +41,7 @@ class LSGANLoss(AdversarialLoss):
         real, fake = self.config.real_label, self.config.fake_label
         return 0.5 * (real_out.float() - real).square().mean() + 0.5 * (fake_out.float() - fake).square().mean()
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
         return 0.5 * (fake_out.float() - self.config.real_label).square().mean()
 
 
@@ -77,7 +77,7 @@ class VanillaGANLoss(AdversarialLoss):
             fake_out, torch.zeros_like(fake_out)
         )
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
         fake_out = fake_out.float()
         return F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
 
@@ -99,7 +99,7 @@ class HingeLoss(AdversarialLoss):
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return F.relu(1.0 - real_out.float()).mean() + F.relu(1.0 + fake_out.float()).mean()
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
         return -fake_out.float().mean()
 
 
@@ -140,7 +140,7 @@ class WGANGPLoss(AdversarialLoss):
             loss = loss + self.config.drift * real_out.square().mean()
         return loss
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
         return -fake_out.float().mean()
 
     def penalty(self, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor | None:

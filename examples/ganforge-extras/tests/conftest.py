@@ -23,14 +23,16 @@ def registry(extras):
 
 @pytest.fixture
 def with_builtins():
-    """This plugin next to the built-in plugins its recipe builds on (dcgan-shapes, shapes, gan)."""
+    """This plugin next to the built-in plugins its recipe builds on (dcgan-shapes, shapes, gan, adam)."""
     import ganforge_augment
     import ganforge_datasets
     import ganforge_dcgan
     import ganforge_losses
+    import ganforge_optim
 
     return isolated_plugins(
-        ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_extras, strict=True
+        ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_optim, ganforge_extras,
+        strict=True,
     )
 
 

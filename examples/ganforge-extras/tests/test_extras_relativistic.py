@@ -43,7 +43,7 @@ def test_ralsgan_known_values():
     # D: real - mean(fake) = [2, 4] -> (x-1)^2 = [1, 9]; fake - mean(real) = [-2, -4] -> (x+1)^2 = [1, 9]
     assert loss.d_loss(real, fake).item() == pytest.approx(0.5 * 5 + 0.5 * 5)
     # G: fake - mean(real) = [-2, -4] -> (x-1)^2 = [9, 25]; real - mean(fake) = [2, 4] -> (x+1)^2 = [9, 25]
-    assert loss.g_loss(fake).item() == pytest.approx(0.5 * 17 + 0.5 * 17)
+    assert loss.g_loss(fake, real).item() == pytest.approx(0.5 * 17 + 0.5 * 17)
 
 
 def test_ralsgan_optimum_of_the_discriminator_is_zero():
@@ -51,18 +51,18 @@ def test_ralsgan_optimum_of_the_discriminator_is_zero():
     real, fake = torch.full((4, 1), 0.5), torch.full((4, 1), -0.5)  # real - mean(fake) = 1, fake - mean(real) = -1
     assert loss.d_loss(real, fake).item() == pytest.approx(0.0)
     # ...where the generator is worst off: 0.5*(-1-1)^2 + 0.5*(1+1)^2
-    assert loss.g_loss(fake).item() == pytest.approx(4.0)
+    assert loss.g_loss(fake, real).item() == pytest.approx(4.0)
 
 
 def test_rasgan_known_values():
     loss = make("sgan")
     zero = torch.zeros(3)
     assert loss.d_loss(zero, zero).item() == pytest.approx(math.log(2))
-    assert loss.g_loss(zero).item() == pytest.approx(math.log(2))
+    assert loss.g_loss(zero, zero).item() == pytest.approx(math.log(2))
     real, fake = torch.tensor([2.0]), torch.tensor([-1.0])  # relativistic scores: +3 for real, -3 for fake
     softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731 - BCE(x, 1) = softplus(-x)
     assert loss.d_loss(real, fake).item() == pytest.approx(0.5 * softplus(-3) + 0.5 * softplus(-3))
-    assert loss.g_loss(fake).item() == pytest.approx(0.5 * softplus(3) + 0.5 * softplus(3))
+    assert loss.g_loss(fake, real).item() == pytest.approx(0.5 * softplus(3) + 0.5 * softplus(3))
 
 
 @pytest.mark.parametrize("variant", ["lsgan", "sgan"])
@@ -75,7 +75,7 @@ def test_matches_the_reference_values_and_gradients(variant, shape):
 
     loss = make(variant)
     assert loss.d_loss(real, fake).item() == pytest.approx(ref_d.item(), rel=1e-5)
-    g = loss.g_loss(fake)
+    g = loss.g_loss(fake, real)
     assert g.item() == pytest.approx(ref_g.item(), rel=1e-5)
     (grad,) = torch.autograd.grad(g, fake)
     torch.testing.assert_close(grad, ref_grad)
@@ -90,37 +90,37 @@ def test_discriminator_loss_trains_both_outputs(variant):
     assert real.grad.abs().sum() > 0 and fake.grad.abs().sum() > 0
 
 
-def test_generator_loss_reuses_the_last_real_outputs_detached():
+def test_generator_loss_uses_the_real_outputs_it_is_given_detached():
     loss = make()
+    assert loss.uses_real_in_g  # algorithms pass the current D's real outputs to g_loss
     real = torch.randn(5, requires_grad=True)
-    loss.d_loss(real * 2, torch.randn(5))
-    assert not loss.last_real_out.requires_grad
-    torch.testing.assert_close(loss.last_real_out, (real * 2).detach())
     fake = torch.randn(5, requires_grad=True)
-    loss.g_loss(fake).backward()
+    loss.g_loss(fake, real * 2).backward()
     assert real.grad is None  # the generator step never reaches back into the real outputs
-    assert fake.grad is not None
-    # A later d_loss call replaces them.
-    loss.d_loss(torch.zeros(3), torch.zeros(3))
-    torch.testing.assert_close(loss.last_real_out, torch.zeros(3))
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
 
 
-def test_generator_loss_needs_a_discriminator_loss_first():
-    with pytest.raises(RuntimeError, match="d_loss"):
+def test_generator_loss_without_real_outputs_is_a_clear_error():
+    with pytest.raises(ValueError, match="real_out"):
         make().g_loss(torch.zeros(4))
 
 
-def test_stored_outputs_are_not_state():
+def test_is_stateless():
     loss = make()
     loss.d_loss(torch.randn(4), torch.randn(4))
-    assert loss.state_dict() == {}  # nothing to checkpoint: each step's d_loss refreshes them
+    assert loss.state_dict() == {}
+    # The same call gives the same value whatever came before (nothing is cached between calls).
+    fake, real = torch.randn(4), torch.randn(4)
+    first = loss.g_loss(fake, real)
+    loss.d_loss(torch.randn(4), torch.randn(4))
+    assert loss.g_loss(fake, real).item() == first.item()
 
 
 def test_computes_in_float32():
     loss = make()
     real, fake = torch.randn(4, dtype=torch.bfloat16), torch.randn(4, dtype=torch.bfloat16)
     assert loss.d_loss(real, fake).dtype == torch.float32
-    assert loss.g_loss(fake).dtype == torch.float32
+    assert loss.g_loss(fake, real).dtype == torch.float32
 
 
 def test_options_are_validated(registry):

@@ -18,24 +18,11 @@ RaSGAN (``variant = "sgan"``, BCE on logits, ``BCE(x, 1) = softplus(-x)``)::
 (the factor 0.5 follows the reference implementation).
 
 **The generator loss and the real outputs.** The relativistic generator loss needs the critic's
-outputs on real images, but ganforge's ``AdversarialLoss.g_loss`` receives only the fake outputs.
-This loss therefore keeps a *detached* copy of the real outputs from the most recent ``d_loss``
-call and uses it in ``g_loss``. That is exact for the generator's gradient except for one thing:
-the reference implementation re-evaluates ``C`` on the real batch after the discriminator's
-update, while the stored outputs come from just before it (one optimiser step older). The real
-terms are constants with respect to the generator either way, so nothing else changes; in
-practice the difference is negligible and saves a discriminator forward pass per step.
-
-Consequences for use:
-
-- ``d_loss`` must be called before ``g_loss``, so the loss suits algorithms that update the
-  discriminator first, like ``gan``. ``g_loss`` raises ``RuntimeError`` otherwise, so an algorithm
-  that updates the generator first, like ``cyclegan``, fails on its first step instead of
-  training with the wrong real outputs.
-- The stored outputs are not part of ``state_dict()`` (there is nothing to resume: the next step's
-  ``d_loss`` refreshes them before ``g_loss`` reads them).
-- One loss instance serves one discriminator: an algorithm with several discriminators must
-  build one loss per discriminator (or interleave ``d_loss``/``g_loss`` pairwise).
+outputs on real images. The loss sets ``uses_real_in_g = True``, so ganforge algorithms run the
+current critic on the step's real batch for the generator's update and pass it as
+``g_loss(fake_out, real_out)``: exact, stateless, and independent of whether an algorithm updates
+the discriminator or the generator first (``gan`` and ``cyclegan`` both work). The real terms are
+constants with respect to the generator; they are detached.
 
 Everything is computed in float32, so bf16/fp16 autocast does not degrade the loss.
 """
@@ -61,13 +48,13 @@ class RelativisticConfig:
 class RelativisticAverageLoss(AdversarialLoss):
     """Relativistic average GAN loss (RaLSGAN or RaSGAN); see the module docstring."""
 
+    uses_real_in_g = True
+
     def __init__(self, config: RelativisticConfig | None = None):
         super().__init__()
         self.config = config or RelativisticConfig()
         if self.config.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {self.config.variant!r}")
-        # Detached float32 copy of the critic's outputs on the last real batch (set by d_loss).
-        self.last_real_out: Tensor | None = None
 
     def _pair(self, positive: Tensor, negative: Tensor) -> Tensor:
         """The loss pushing ``positive`` (relativistic scores) up and ``negative`` down."""
@@ -77,18 +64,15 @@ class RelativisticAverageLoss(AdversarialLoss):
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         real, fake = real_out.float(), fake_out.float()
-        self.last_real_out = real.detach()
         return self._pair(real - fake.mean(), fake - real.mean())
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
-        if self.last_real_out is None:
-            raise RuntimeError(
-                "the relativistic loss needs the discriminator's outputs on real images: call d_loss() "
-                "before g_loss() (it reuses the real outputs of the most recent d_loss call), so it only "
-                "works with algorithms that update the discriminator first, such as 'gan' (not 'cyclegan')"
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
+        if real_out is None:
+            raise ValueError(
+                "the relativistic loss needs the discriminator's outputs on real images: pass "
+                "g_loss(fake_out, real_out) (ganforge algorithms do, because uses_real_in_g is set)"
             )
-        fake = fake_out.float()
-        real = self.last_real_out.to(fake.device)
+        fake, real = fake_out.float(), real_out.detach().float()
         return self._pair(fake - real.mean(), real - fake.mean())
 
     def extra_repr(self) -> str:
