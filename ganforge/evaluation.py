@@ -22,7 +22,7 @@ from torch import Tensor
 
 from .checkpoint import BEST, CHECKPOINTS, write_atomic_text
 from .metrics import FeatureExtractor, Metric, MetricsError, cached_features, extract, score_key
-from .registry import Registry
+from .registry import Registry, plugin_code
 
 STANDARD_EXTRACTOR = "inception-v3-fid"
 DEFAULT_METRICS = ("fid", "kid", "precision-recall")
@@ -101,10 +101,13 @@ class Evaluator:
         self.registry = registry
         self.progress, self.console = progress, console
         self.metrics: dict[str, Metric] = {}
+        self.components = {}
         for name in metrics:
             comp = registry.get("metric", name)
+            self.components[comp.name] = comp
             self.metrics[comp.name] = registry.build("metric", comp.name)
-        self.extractor_name = registry.get("feature_extractor", extractor).name
+        self.extractor_component = registry.get("feature_extractor", extractor)
+        self.extractor_name = self.extractor_component.name
         self.extractor: FeatureExtractor = registry.build("feature_extractor", self.extractor_name, extractor_options or {})
         self.standard = bool(getattr(self.extractor, "standard", False))
         self.real: Tensor | None = None
@@ -120,7 +123,8 @@ class Evaluator:
     def load(self) -> None:
         """Load the feature network now, so a missing one fails before any work."""
         if self.needs_features:
-            self.extractor.load()
+            with plugin_code(self.extractor_component, "loading its network"):
+                self.extractor.load()
 
     def set_real(self, images: Tensor, source: str) -> None:
         if len(images) < MIN_REAL:
@@ -131,9 +135,11 @@ class Evaluator:
         self.real, self.real_source = images, source
         if self.needs_features:
             t0 = time.perf_counter()
-            self.real_features, self.real_cached = cached_features(
-                self.extractor, images, label=f"features: real ({len(images)})", progress=self.progress, console=self.console
-            )
+            with plugin_code(self.extractor_component, "extracting features of the real images"):
+                self.real_features, self.real_cached = cached_features(
+                    self.extractor, images, label=f"features: real ({len(images)})", progress=self.progress,
+                    console=self.console,
+                )
             self.real_seconds = time.perf_counter() - t0
 
     def score(self, generated: Tensor, *, sources: Tensor | None = None) -> tuple[dict[str, float], dict[str, float]]:
@@ -144,23 +150,27 @@ class Evaluator:
         if self.needs_features:
             assert self.real_features is not None, "set_real() first"
             t0 = time.perf_counter()
-            fake_features = extract(self.extractor, generated, label=f"features: generated ({len(generated)})",
-                                    progress=self.progress, console=self.console)
+            with plugin_code(self.extractor_component, "extracting features of the generated images"):
+                fake_features = extract(self.extractor, generated, label=f"features: generated ({len(generated)})",
+                                        progress=self.progress, console=self.console)
             seconds["generated_features"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         for name, metric in self.metrics.items():
             if metric.inputs == "pairs":
                 if sources is None:
                     continue  # a pair metric has nothing to compare for noise-to-image models
-                values = metric.compute(sources, generated)
+                with plugin_code(self.components[name], "computing scores"):
+                    values = metric.compute(sources, generated)
             else:
                 need = max(2, int(metric.min_images))
                 n_real, n_fake = len(self.real_features), len(fake_features)
                 if min(n_real, n_fake) < need:
                     raise MetricsError(f"metric '{name}' needs at least {need} images per set, got {n_real} real and {n_fake} generated")
-                values = metric.compute(self.real_features, fake_features)
-            for key, value in values.items():
-                scores[score_key(metric, key, self.extractor_name, self.standard)] = float(value)
+                with plugin_code(self.components[name], "computing scores"):
+                    values = metric.compute(self.real_features, fake_features)
+            with plugin_code(self.components[name], "returning its scores"):
+                for key, value in values.items():
+                    scores[score_key(metric, key, self.extractor_name, self.standard)] = float(value)
         seconds["metrics"] = time.perf_counter() - t0
         return scores, seconds
 
@@ -193,7 +203,9 @@ def evaluate_checkpoint(evaluator: Evaluator, loaded: Any, *, num: int, seed: in
     t0 = time.perf_counter()
     if sources is not None:
         sources = sources[:num]
-    images = generate(loaded.algorithm, loaded.nets, num, seed, sources=sources, direction=direction)
+    algo = evaluator.registry.get("algorithm", loaded.recipe.algorithm.name)
+    with plugin_code(algo, "generating images for evaluation"):
+        images = generate(loaded.algorithm, loaded.nets, num, seed, sources=sources, direction=direction)
     gen_seconds = time.perf_counter() - t0
     scores, seconds = evaluator.score(images, sources=sources)
     return EvalResult(
@@ -356,7 +368,9 @@ class TrainingEvaluator:
             net.eval()
         t0 = time.perf_counter()
         try:
-            images = generate(run.algorithm, nets, self.cfg.num, self.cfg.seed, sources=self.sources, direction=self.direction)
+            with plugin_code(run.algorithm_component, f"generating images for evaluation at step {run.step}"):
+                images = generate(run.algorithm, nets, self.cfg.num, self.cfg.seed, sources=self.sources,
+                                  direction=self.direction)
         finally:
             for name, net in nets.items():
                 net.train(modes[name])

@@ -129,6 +129,31 @@ def test_input_is_refused_for_a_noise_to_image_model(cats_run, tmp_path):
     assert "--input is for translation models" in out
 
 
+def test_a_metric_plugin_that_crashes_is_named_in_one_line(cats_run):
+    from ganforge import hookimpl
+    from ganforge.metrics import Metric
+    from ganforge.plugins import PluginSet
+    from ganforge.testing import use_plugins
+
+    class Boom(Metric):
+        primary = "boom"
+
+        def compute(self, real, fake):
+            raise ZeroDivisionError("no scores today")
+
+    class Plugin:
+        @hookimpl
+        def register_metrics(self, register):
+            register("boom", Boom)
+
+    plugins = PluginSet()
+    plugins.load_entry_points()
+    plugins.add(Plugin(), name="boomplugin")
+    with use_plugins(plugins):
+        out = one_error_line(run_cli("eval", cats_run, "-n", 20, "--metric", "boom", *PIX))
+    assert "'boom'" in out and "boomplugin" in out and "ZeroDivisionError: no scores today" in out
+
+
 def test_unknown_metric_is_refused_with_a_suggestion(cats_run):
     out = one_error_line(run_cli("eval", cats_run, "--metric", "fidd", *PIX))
     assert "unknown metric 'fidd'" in out and "did you mean 'fid'" in out
