@@ -81,8 +81,10 @@ class _Signals:
 class TrainRun:
     """Everything one training run holds; algorithms receive it in every call."""
 
-    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path):
+    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path, log_with: list[str] | None = None):
         from accelerate import Accelerator
+
+        from .trackers import accelerator_options
         from accelerate.utils import DistributedDataParallelKwargs
 
         self.recipe, self.registry = recipe, registry
@@ -94,7 +96,8 @@ class TrainRun:
         # cpu=True without CUDA: Accelerate otherwise ignores torchrun's environment on a CPU-only
         # machine and silently runs every process on its own (measured: world size 1 per process).
         self.accelerator = Accelerator(
-            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available()
+            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
+            **accelerator_options(log_with, run_dir),
         )
         self.is_main = self.accelerator.is_main_process
         self.world = self.accelerator.num_processes
@@ -503,11 +506,13 @@ def train(
     stop_at: int | None = None,
     console=None,
     progress: bool = True,
+    log_with: list[str] | None = None,
 ) -> Path:
-    """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``)."""
+    """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``);
+    ``log_with`` names Accelerate trackers (see ``ganforge.trackers``)."""
     from . import evaluation, reporting
 
-    run = TrainRun(recipe, registry, run_dir)
+    run = TrainRun(recipe, registry, run_dir, log_with)
     acc = run.accelerator
     say = reporting.Reporter(run, console, progress)
     try:

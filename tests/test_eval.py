@@ -118,9 +118,16 @@ def test_real_images_from_another_folder(cats_run, tmp_path):
     assert data["scores"]["pixels/kd_subset_size"] == 30
 
 
-def test_missing_training_data_points_at_real(cats_run, tmp_path):
-    result = run_cli("eval", cats_run, "-n", 10, *PIX, env={"GANFORGE_DATA": str(tmp_path / "nowhere")})
-    out = one_error_line(result)
+def test_missing_training_data_points_at_real(tmp_path):
+    cats = tmp_path / "cats"
+    cats.mkdir()
+    for src in sorted((DATA / "grumpify-cats" / "grumpy").iterdir())[:12]:
+        shutil.copy(src, cats / src.name)
+    run = tmp_path / "run"
+    ok(run_cli("train", "--recipe", "dcgan-cats", "--data", cats, "--steps", 1, "-o", run, *CATS_TINY,
+               "--set", "log.gif=false", "--set", "log.plots=false"))
+    shutil.rmtree(cats)  # the run moved to another machine; its training images did not
+    out = one_error_line(run_cli("eval", run, "-n", 10, *PIX))
     assert "training data cannot be loaded" in out and "--real FOLDER" in out
 
 
@@ -231,6 +238,9 @@ def test_training_scores_checkpoints_and_keeps_the_best_one_through_pruning(tmp_
     assert f"step-{best['step']:08d}" in kept and "step-00000006" in kept and len(kept) <= 2
     assert "eval step 2: pixels/kd" in result.output
     assert (run / "losses.png").stat().st_size > 1000  # the loss plot gets a panel with the eval curve
+    report = (run / "report.html").read_text()
+    assert 'id="scores"' in report and f"best: step {best['step']}" in report
+    assert "eval_seconds" not in report  # scores are not drawn as losses
     # The best checkpoint is usable by name.
     ok(run_cli("sample", "--checkpoint", run / "checkpoints" / "best", "--num", 4, "--output", tmp_path / "b.png"))
     assert f"checkpoint step {best['step']}" in run_cli(
