@@ -384,6 +384,9 @@ class TrainingEvaluator:
                   "eval_seconds": round(seconds, 3), "eval_num": len(images)}
         with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        from . import trackers
+
+        trackers.log(run, {"step": run.step, **{f"eval/{k}": v for k, v in scores.items()}})
         if say is not None:
             mark = "  (best so far: checkpoints/best)" if best else ""
             say.line(f"eval step {run.step}: {self.key} {format_value(value)} ({len(images)} images, {seconds:.0f}s){mark}")

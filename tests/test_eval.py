@@ -324,3 +324,18 @@ def test_fid_ranks_same_breed_closer_than_another_breed():
     a, b, other = net(images("grumpy", 12)), net(images("grumpy", 12, skip=12)), net(images("russian_blue", 12))
     assert maths.fid(a, b) < maths.fid(a, other)
     assert maths.kid(a, b)["kid"] < maths.kid(a, other)["kid"]
+
+
+def test_scores_during_training_reach_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    ok(run_cli("train", "--recipe", "dcgan-cats", "--steps", 2, "-o", run, *CATS_TINY, *EVAL_TINY,
+               "--set", "log.gif=false", "--set", "log.plots=false", "--log-with", "tensorboard"))
+    tags = set()
+    for events in (run / "logs").rglob("events*"):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+    assert {"eval/pixels/kd", "eval/pixels/kd_std"} <= tags
