@@ -153,7 +153,9 @@ def write_report(run_dir: str | Path, status: str | None = None) -> Path:
         recipe = tomllib.loads(recipe_text) if recipe_text else {}
     except tomllib.TOMLDecodeError:
         recipe = {}
-    rows = _read_metrics(run_dir / METRICS_FILE)
+    everything = _read_metrics(run_dir / METRICS_FILE)
+    rows = [r for r in everything if "eval" not in r]  # scores taken during training are drawn apart
+    evals = [r for r in everything if isinstance(r.get("eval"), dict)]
     grids = _grids(run_dir)
     total = recipe.get("train", {}).get("steps")
     step = max([rows[-1]["step"] if rows else 0] + [g[0] for g in grids[-1:]])
@@ -163,7 +165,7 @@ def write_report(run_dir: str | Path, status: str | None = None) -> Path:
     if status in ("finished", "interrupted", "running"):
         _write_atomic(run_dir / STATUS_FILE, json.dumps({"status": status, "step": step,
                                                          "updated": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
-    page = _page(run_dir, recipe, recipe_text, rows, grids, status, step, total)
+    page = _page(run_dir, recipe, recipe_text, rows, grids, status, step, total, evals)
     out = run_dir / REPORT_FILE
     _write_atomic(out, page)
     return out
@@ -187,8 +189,26 @@ def _data_label(recipe: dict) -> str:
     return f"{name} ({path})" if path and path != name else name
 
 
+def _scores(run_dir: Path, evals: list[dict]) -> str:
+    """The curve of the main score taken during training (``[eval]``) and the best checkpoint."""
+    if not evals:
+        return ""
+    key = next((k for k in evals[-1]["eval"] if not k.endswith(("_std", "_subset_size", "_subsets"))), None)
+    if key is None:
+        return ""
+    points = [{"step": r["step"], key: r["eval"][key]} for r in evals if isinstance(r["eval"].get(key), (int, float))]
+    note = ""
+    try:
+        best = json.loads((run_dir / "checkpoints" / "best.json").read_text(encoding="utf-8"))
+        note = (f'<p>best: step {int(best["step"]):,} ({html.escape(str(best["score"]))} {float(best["value"]):.4g}), '
+                f'<code>checkpoints/best</code></p>')
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _section(f"Scores ({key})", loss_svg(points) + note, "scores")
+
+
 def _page(run_dir: Path, recipe: dict, recipe_text: str, rows: list[dict], grids: list[tuple[int, str]],
-          status: str, step: int, total: int | None) -> str:
+          status: str, step: int, total: int | None, evals: list[dict] | None = None) -> str:
     esc = html.escape
     name = recipe.get("name") or run_dir.name
     wall = rows[-1].get("time") if rows else None
@@ -211,7 +231,7 @@ def _page(run_dir: Path, recipe: dict, recipe_text: str, rows: list[dict], grids
     head = (f'<header><h1>{esc(str(name))}</h1><p class="muted">{esc(str(recipe.get("description", "")))}</p>'
             f'<table class="facts">{facts_html}</table></header>')
 
-    losses = _section("Losses", loss_svg(rows), "losses")
+    losses = _section("Losses", loss_svg(rows), "losses") + _scores(run_dir, evals or [])
 
     if grids:
         last = len(grids) - 1

@@ -169,7 +169,9 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_losses(metrics: Path, out: Path) -> Path | None:
-    rows = read_metrics(metrics)
+    everything = read_metrics(metrics)
+    rows = [r for r in everything if "eval" not in r]
+    evals = [r for r in everything if isinstance(r.get("eval"), dict)]  # scores taken during training
     if not rows:
         return None
     import matplotlib
@@ -178,7 +180,10 @@ def plot_losses(metrics: Path, out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     keys = [k for k in rows[-1] if k not in ("step", "time", "images_per_s", "lr_factor")]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    if evals:
+        fig, (ax, ax_eval) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=100, sharex=True, height_ratios=[2, 1])
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     steps = [r["step"] for r in rows]
     for key in keys:
         values = [r.get(key, float("nan")) for r in rows]
@@ -187,6 +192,15 @@ def plot_losses(metrics: Path, out: Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    if evals:
+        score = next((k for k in evals[-1]["eval"] if not k.endswith(("_std", "_subset_size", "_subsets"))), None)
+        if score is not None:
+            ax_eval.plot([r["step"] for r in evals], [r["eval"].get(score, float("nan")) for r in evals],
+                         marker="o", linewidth=1, color="tab:red", label=score)
+            ax_eval.set_ylabel(score)
+            ax_eval.set_xlabel("step")
+            ax_eval.grid(alpha=0.3)
+            ax_eval.legend()
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp)

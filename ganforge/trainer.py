@@ -510,7 +510,7 @@ def train(
 ) -> Path:
     """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``);
     ``log_with`` names Accelerate trackers (see ``ganforge.trackers``)."""
-    from . import reporting
+    from . import evaluation, reporting
 
     run = TrainRun(recipe, registry, run_dir, log_with)
     acc = run.accelerator
@@ -539,6 +539,7 @@ def train(
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None
+        scorer = evaluation.TrainingEvaluator.create(run)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
         last_saved = first_step = run.step
@@ -590,6 +591,8 @@ def train(
                 if run.step % recipe.log.checkpoint_every == 0 or run.step == end:
                     run.save_checkpoint()
                     last_saved = run.step
+                    if scorer is not None:
+                        scorer.after_checkpoint(run, say)
                 # Processes must agree on stopping, or one would wait for the others forever.
                 if _agree_stop(run, signals.received is not None):
                     if last_saved != run.step:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-BUILTINS = {"dcgan", "cyclegan", "losses", "augment", "datasets"}
+BUILTINS = {"dcgan", "cyclegan", "losses", "augment", "datasets", "metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_core_plugins_and_recipes(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ganforge/cli/app.py" in names
-    for plugin in ("ganforge_dcgan", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets"):
+    for plugin in ("ganforge_dcgan", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets",
+                   "ganforge_metrics"):
         assert f"{plugin}/__init__.py" in names
     assert "ganforge_dcgan/recipes/dcgan-cats.toml" in names
     assert "ganforge_cyclegan/recipes/cyclegan-cats.toml" in names
