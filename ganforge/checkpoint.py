@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 LATEST = "latest"
+BEST = "best"  # written by ganforge.evaluation when a recipe scores checkpoints; never pruned
 CHECKPOINTS = "checkpoints"
 
 
@@ -98,9 +99,9 @@ def list_checkpoints(checkpoints_dir: Path) -> list[Path]:
 
 
 def prune(checkpoints_dir: Path, keep: int) -> None:
-    latest = read_latest(checkpoints_dir)
+    kept = {p.resolve() for p in (read_latest(checkpoints_dir), read_pointer(checkpoints_dir, BEST)) if p is not None}
     for path in list_checkpoints(checkpoints_dir)[:-keep] if keep > 0 else []:
-        if latest is not None and path.resolve() == latest.resolve():
+        if path.resolve() in kept:
             continue
         shutil.rmtree(path, ignore_errors=True)
     for stale in checkpoints_dir.glob(".step-*"):  # leftovers of a process killed mid-write
@@ -108,12 +109,20 @@ def prune(checkpoints_dir: Path, keep: int) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def read_latest(checkpoints_dir: Path) -> Path | None:
-    pointer = checkpoints_dir / LATEST
+def read_pointer(checkpoints_dir: Path, name: str) -> Path | None:
+    """The checkpoint folder a pointer file (``latest``, ``best``) names, if it exists."""
+    pointer = Path(checkpoints_dir) / name
     if pointer.is_file():
-        target = checkpoints_dir / pointer.read_text(encoding="utf-8").strip()
+        target = pointer.parent / pointer.read_text(encoding="utf-8").strip()
         if (target / MODEL_FILE).is_file():
             return target
+    return None
+
+
+def read_latest(checkpoints_dir: Path) -> Path | None:
+    target = read_pointer(checkpoints_dir, LATEST)
+    if target is not None:
+        return target
     found = list_checkpoints(checkpoints_dir)
     return found[-1] if found else None
 
@@ -124,6 +133,8 @@ def find_checkpoint_dir(path: Path) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}", hint="pass a .safetensors file, a checkpoint folder or a run folder")
+    if path.is_file() and path.name in (LATEST, BEST) and read_pointer(path.parent, path.name) is not None:
+        return read_pointer(path.parent, path.name)  # RUN/checkpoints/best or .../latest
     if path.is_file():
         return path.parent
     if (path / MODEL_FILE).is_file():
@@ -140,7 +151,7 @@ def find_checkpoint_dir(path: Path) -> Path:
 
 def find_model_file(path: Path) -> Path:
     path = Path(path).expanduser()
-    if path.is_file():
+    if path.is_file() and path.name not in (LATEST, BEST):  # a pointer file names a checkpoint folder
         return path
     return find_checkpoint_dir(path) / MODEL_FILE
 

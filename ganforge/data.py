@@ -50,10 +50,13 @@ def data_root() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def resolve_data_path(path: str | Path, what: str = "data") -> Path:
-    """Find ``path``: as given (absolute, or relative to the current folder), else under the data root.
+def resolve_data_path(path: str | Path, what: str = "data", *, also: Sequence[Path] = (),
+                      hint: str | None = None) -> Path:
+    """Find ``path``: as given (absolute, or relative to the current folder), else under the data root,
+    else under each folder of ``also`` (in order; e.g. a download cache, a plugin's bundled data).
 
-    Raises :class:`DataError` listing every place it looked and how to fix it.
+    Raises :class:`DataError` listing every place it looked and how to fix it (``hint`` replaces
+    the default advice when the path is relative).
     """
     raw = str(path)
     p = Path(raw).expanduser()
@@ -65,6 +68,7 @@ def resolve_data_path(path: str | Path, what: str = "data") -> Path:
         root = data_root()
         if root is not None:
             candidates.append(root / p)
+        candidates.extend(Path(extra) / p for extra in also)
     for candidate in candidates:
         if candidate.exists():
             return candidate
@@ -74,7 +78,7 @@ def resolve_data_path(path: str | Path, what: str = "data") -> Path:
     else:
         root_note = "" if data_root() is not None else f" (${DATA_ENV} is not set)"
         looked += root_note
-        hint = f"set {DATA_ENV} to the folder that holds {raw}, or pass --data FOLDER"
+        hint = hint or f"set {DATA_ENV} to the folder that holds {raw}, or pass --data FOLDER"
     raise DataError(f"{what} not found: '{raw}' (looked for {looked})", hint=hint)
 
 

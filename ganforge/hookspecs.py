@@ -38,6 +38,8 @@ HOOKS = {
     "algorithm": "register_algorithms",
     "optimizer": "register_optimizers",
     "schedule": "register_schedules",
+    "metric": "register_metrics",
+    "feature_extractor": "register_feature_extractors",
     "recipe": "register_recipes",
 }
 KINDS = tuple(HOOKS)
@@ -82,6 +84,16 @@ def register_optimizers(register):
 @hookspec
 def register_schedules(register):
     """Register learning-rate schedules (see ``ganforge.components.Schedule``)."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register evaluation metrics (see ``ganforge.metrics.Metric``): FID, KID, ..."""
+
+
+@hookspec
+def register_feature_extractors(register):
+    """Register feature extractors for metrics (see ``ganforge.metrics.FeatureExtractor``)."""
 
 
 @hookspec

@@ -29,6 +29,9 @@ registered component name (``ganforge plugins`` lists them); the core knows none
     batch_size = 16
     [log]
     sample_every = 400
+    [eval]                          # optional: score checkpoints and keep checkpoints/best
+    every = 1600                    # a multiple of log.checkpoint_every (0: off, the default)
+    metric = "kid"
 
 Components whose config has an ``image_size`` field inherit ``data.image_size`` unless the recipe
 sets it, so the size is stated once.
@@ -104,7 +107,22 @@ class LogConfig:
                 raise ValueError(f"log.{key} must be a positive integer, got {getattr(self, key)}")
 
 
-TOP_LEVEL = {"name", "description", "extends", "seed", "algorithm", "data", "augment", "optim", "train", "log"}
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0  # steps between scores, taken at checkpoint time and at the end (0: off)
+    metric: str = "kid"  # the registered metric whose main score picks checkpoints/best
+    num: int = 500  # generated images (or translated sources) per evaluation
+    extractor: str = "inception-v3-fid"  # feature extractor; only the standard one's scores are FID/KID
+    seed: int = 0  # noise seed of the evaluation samples (the same noise at every evaluation)
+
+    def __post_init__(self):
+        if self.every < 0:
+            raise ValueError(f"eval.every must be 0 (off) or a positive number of steps, got {self.every}")
+        if self.num < 2:
+            raise ValueError(f"eval.num must be at least 2, got {self.num}")
+
+
+TOP_LEVEL = {"name", "description", "extends", "seed", "algorithm", "data", "augment", "optim", "train", "log", "eval"}
 CORE_SECTIONS = {"train": TrainConfig, "log": LogConfig}
 
 
@@ -146,6 +164,7 @@ class Recipe:
     log: LogConfig
     raw: dict = field(repr=False)  # the fully resolved TOML (without `extends`)
     source: str = ""
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.raw)
@@ -494,6 +513,8 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
                 optim[g] = spec
     log = problems.attempt(
         lambda: build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get))
+    evaluation = problems.attempt(
+        lambda: _eval_config(registry, _table(data, "eval", origins, label), log or LogConfig(), origins, label))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         problems.errors.append(RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}"))
@@ -514,12 +535,29 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     }
     raw["train"] = config_to_dict(train)
     raw["log"] = config_to_dict(log)
+    if "eval" in data:
+        raw["eval"] = config_to_dict(evaluation)
     _drop_none(raw)
     return Recipe(
         name=str(data.get("name", label)), description=str(data.get("description", "")), seed=seed,
         algorithm=algorithm, data=data_part, parts=parts, augment=augment, optim=optim,
-        train=train, log=log, raw=raw, source=label,
+        train=train, log=log, raw=raw, source=label, eval=evaluation,
     )
+
+
+def _eval_config(registry: Registry, table: dict, log: LogConfig, origins: dict[str, str], label: str) -> EvalConfig:
+    config = build_dataclass(EvalConfig, table, section="eval", origin=origins.get)
+    if config.every > 0:
+        where = _origin_of(origins, "eval") or label
+        _get(registry, "metric", config.metric, "eval.metric", _origin_of(origins, "eval.metric") or where)
+        _get(registry, "feature_extractor", config.extractor, "eval.extractor", _origin_of(origins, "eval.extractor") or where)
+        if config.every % log.checkpoint_every:
+            raise RecipeError(
+                f"eval.every ({config.every}) in recipe {where} must be a multiple of log.checkpoint_every "
+                f"({log.checkpoint_every}): scores are taken when a checkpoint is written",
+                hint=f"e.g. --set eval.every={log.checkpoint_every * max(1, round(config.every / log.checkpoint_every))}",
+            )
+    return config
 
 
 def _optim_group(registry: Registry, group: str, options: dict, train: TrainConfig, origins: dict[str, str],

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 
 
-from .registry import plugin_code
+from . import trackers
 from .images import save_image_grid
+from .registry import plugin_code
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -32,6 +33,7 @@ class Reporter:
         self._step_window = 0
         self._last = {}
         self._rate = 0.0
+        self._finished = False
 
     def line(self, text: str) -> None:
         if self.active:
@@ -54,6 +56,7 @@ class Reporter:
         self._t_window = time.perf_counter()
         self._t0 = self._t_window - offset
         self._step_window = run.step
+        trackers.start(run)
         if self.show_bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -82,6 +85,7 @@ class Reporter:
             record["lr_factor"] = round(run.lr_factor(run.step - 1) * run.lr_scale, 6)
             with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
+            trackers.log(run, record)
             stats = "  ".join(f"{k} {v:.3f}" for k, v in logs.items()) + f"  {self._rate:.0f} img/s"
             if self._progress is not None:
                 self._progress.update(self._task, completed=run.step, stats=stats)
@@ -105,9 +109,23 @@ class Reporter:
         path = run.run_dir / SAMPLES_DIR / f"step-{run.step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image_grid(images.float().cpu(), path, nrow=nrow)
+        trackers.log_grid(run, path)
+        self.html("running")
         return path
 
+    def html(self, status: str) -> None:
+        """Rewrite RUN/report.html; a failure to do so is reported and never stops training."""
+        if not self.active or self._t0 is None:
+            return
+        from .report_html import write_report
+
+        try:
+            write_report(self.run.run_dir, status)
+        except Exception as exc:  # noqa: BLE001 - the report is a convenience, the run comes first
+            self.line(f"[yellow]warning:[/yellow] could not write report.html: {exc}")
+
     def finish(self, final: bool) -> None:
+        self._finished = True
         self.stop()
         if not self.active:
             return
@@ -117,8 +135,10 @@ class Reporter:
                 plot_losses(run.run_dir / METRICS_FILE, run.run_dir / "losses.png")
             if run.recipe.log.gif:
                 progress_gif(run.run_dir / SAMPLES_DIR, run.run_dir / "progress.gif")
+        self.html("finished" if final else "interrupted")
         elapsed = time.perf_counter() - (self._t0 or time.perf_counter())
         self.line(f"done: step {run.step} in {elapsed:.0f}s; results in {run.run_dir}")
+        self.line(f"report: {run.run_dir / 'report.html'} (open it in a browser)")
         if final:
             self.line(f"sample from it: ganforge sample --checkpoint {run.run_dir} --output samples.png")
 
@@ -126,6 +146,9 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        if not self._finished:  # stopped by an interrupt or an error: the page says so
+            self._finished = True
+            self.html("interrupted")
 
 
 def _describe(distributed_type: str, world: int) -> str:
@@ -146,7 +169,9 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_losses(metrics: Path, out: Path) -> Path | None:
-    rows = read_metrics(metrics)
+    everything = read_metrics(metrics)
+    rows = [r for r in everything if "eval" not in r]
+    evals = [r for r in everything if isinstance(r.get("eval"), dict)]  # scores taken during training
     if not rows:
         return None
     import matplotlib
@@ -155,7 +180,10 @@ def plot_losses(metrics: Path, out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     keys = [k for k in rows[-1] if k not in ("step", "time", "images_per_s", "lr_factor")]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    if evals:
+        fig, (ax, ax_eval) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=100, sharex=True, height_ratios=[2, 1])
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     steps = [r["step"] for r in rows]
     for key in keys:
         values = [r.get(key, float("nan")) for r in rows]
@@ -164,6 +192,15 @@ def plot_losses(metrics: Path, out: Path) -> Path | None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    if evals:
+        score = next((k for k in evals[-1]["eval"] if not k.endswith(("_std", "_subset_size", "_subsets"))), None)
+        if score is not None:
+            ax_eval.plot([r["step"] for r in evals], [r["eval"].get(score, float("nan")) for r in evals],
+                         marker="o", linewidth=1, color="tab:red", label=score)
+            ax_eval.set_ylabel(score)
+            ax_eval.set_xlabel("step")
+            ax_eval.grid(alpha=0.3)
+            ax_eval.legend()
     fig.tight_layout()
     tmp = out.with_name(f".{out.name}.tmp.png")
     fig.savefig(tmp)

@@ -334,7 +334,7 @@ def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
     if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
         raise _fail(label, f"must be registered as a subclass of ganforge.components.Algorithm, got {cls!r}")
     sections, roles, optimizers = dict(cls.sections), dict(cls.roles), dict(cls.optimizers)
-    network_kinds = [k for k in KINDS if k not in ("algorithm", "recipe")]
+    network_kinds = [k for k in KINDS if k not in ("algorithm", "recipe", "metric", "feature_extractor")]
     for section, kind in sections.items():
         if kind not in network_kinds:
             raise _fail(label, f"section '{section}' has kind {kind!r}, expected one of {', '.join(network_kinds)}")
@@ -513,6 +513,56 @@ def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
     return "ok"
 
 
+def _check_metric(registry: Registry, comp: Component, label: str) -> str:
+    import math
+
+    from .metrics import Metric
+
+    metric = _build(comp, label, _default_config(comp, label))
+    if not isinstance(metric, Metric):
+        raise _fail(label, f"the builder must return a ganforge.metrics.Metric, got {type(metric).__name__}")
+    if metric.inputs not in ("features", "pairs"):
+        raise _fail(label, f"inputs must be 'features' or 'pairs', got {metric.inputs!r}")
+    g = torch.Generator().manual_seed(0)
+    if metric.inputs == "features":
+        real, fake = torch.randn(24, 8, generator=g), torch.randn(30, 8, generator=g) + 0.5
+    else:
+        real = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1
+        fake = (real + 0.1 * torch.randn(4, 3, 32, 32, generator=g)).clamp(-1, 1)
+    scores = metric.compute(real, fake)
+    if not isinstance(scores, Mapping) or not scores:
+        raise _fail(label, f"compute() must return a non-empty {{name: number}} mapping, got {scores!r}")
+    bad = [k for k, v in scores.items() if not isinstance(v, (int, float)) or not math.isfinite(float(v))]
+    if bad:
+        raise _fail(label, f"compute() returned non-finite or non-numeric scores: {', '.join(map(str, bad))}")
+    if metric.primary not in scores:
+        raise _fail(label, f"its primary score {metric.primary!r} is not among the scores it returns ({', '.join(scores)})")
+    return "ok"
+
+
+def _check_feature_extractor(registry: Registry, comp: Component, label: str) -> str:
+    from .metrics import FeatureExtractor, MetricsError
+
+    extractor = _build(comp, label, _default_config(comp, label))
+    if not isinstance(extractor, FeatureExtractor):
+        raise _fail(label, f"the builder must return a ganforge.metrics.FeatureExtractor, got {type(extractor).__name__}")
+    try:
+        extractor.load()
+    except MetricsError as exc:  # e.g. weights that are installed separately
+        return f"{SKIPPED_NEEDS_DATA} ({exc.message})"
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        feats = extractor(images)
+    if not isinstance(feats, Tensor) or feats.dim() != 2 or feats.shape[0] != 2:
+        shape = list(feats.shape) if isinstance(feats, Tensor) else type(feats).__name__
+        raise _fail(label, f"features must be [B, D], got {shape} for 2 images")
+    if not torch.isfinite(feats).all():
+        raise _fail(label, "features are not finite")
+    if not isinstance(extractor.fingerprint(), str) or not extractor.fingerprint():
+        raise _fail(label, "fingerprint() must return a non-empty string")
+    return "ok"
+
+
 _CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
     "generator": _check_generator,
     "discriminator": _check_discriminator,
@@ -522,6 +572,8 @@ _CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
     "algorithm": _check_algorithm,
     "optimizer": _check_optimizer,
     "schedule": _check_schedule,
+    "metric": _check_metric,
+    "feature_extractor": _check_feature_extractor,
     "recipe": _check_recipe,
 }
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, runlock
 from .checkpoint import (
     CHECKPOINTS,
     STATE_FILE,
@@ -81,8 +81,10 @@ class _Signals:
 class TrainRun:
     """Everything one training run holds; algorithms receive it in every call."""
 
-    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path):
+    def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path, log_with: list[str] | None = None):
         from accelerate import Accelerator
+
+        from .trackers import accelerator_options
         from accelerate.utils import DistributedDataParallelKwargs
 
         self.recipe, self.registry = recipe, registry
@@ -94,7 +96,8 @@ class TrainRun:
         # cpu=True without CUDA: Accelerate otherwise ignores torchrun's environment on a CPU-only
         # machine and silently runs every process on its own (measured: world size 1 per process).
         self.accelerator = Accelerator(
-            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available()
+            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
+            **accelerator_options(log_with, run_dir),
         )
         self.is_main = self.accelerator.is_main_process
         self.world = self.accelerator.num_processes
@@ -503,14 +506,17 @@ def train(
     stop_at: int | None = None,
     console=None,
     progress: bool = True,
+    log_with: list[str] | None = None,
 ) -> Path:
-    """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``)."""
-    from . import reporting
+    """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``);
+    ``log_with`` names Accelerate trackers (see ``ganforge.trackers``)."""
+    from . import evaluation, reporting
 
-    run = TrainRun(recipe, registry, run_dir)
+    run = TrainRun(recipe, registry, run_dir, log_with)
     acc = run.accelerator
     say = reporting.Reporter(run, console, progress)
     try:
+        runlock.acquire(run, resume=resume, notice=say.line)  # one owner per run folder, before any write
         if not resume and read_latest(run.run_dir / CHECKPOINTS) is not None:
             raise TrainingError(
                 f"{run.run_dir} already holds a run with checkpoints",
@@ -533,6 +539,7 @@ def train(
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None
+        scorer = evaluation.TrainingEvaluator.create(run)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
         last_saved = first_step = run.step
@@ -584,6 +591,8 @@ def train(
                 if run.step % recipe.log.checkpoint_every == 0 or run.step == end:
                     run.save_checkpoint()
                     last_saved = run.step
+                    if scorer is not None:
+                        scorer.after_checkpoint(run, say)
                 # Processes must agree on stopping, or one would wait for the others forever.
                 if _agree_stop(run, signals.received is not None):
                     if last_saved != run.step:
@@ -600,6 +609,7 @@ def train(
         acc.wait_for_everyone()
         return run.run_dir
     finally:
+        runlock.release(run)
         say.stop()
         # Drop the DDP wrappers (they hold the process group) before the group goes away, so no
         # communication thread outlives it; end_training() then destroys the group.

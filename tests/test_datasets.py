@@ -223,7 +223,8 @@ def test_repeated_loads_reuse_the_decoded_tensor(tmp_path, monkeypatch):
 
 
 def test_registered_names_and_frozen_configs(datasets):
-    assert set(datasets) == {"image-folder", "unpaired-folders", "grumpify-cats", "apple2orange", "shapes"}
+    assert {"image-folder", "unpaired-folders", "grumpify-cats", "apple2orange", "shapes"} <= set(datasets)
+    assert {"horse2zebra", "monet2photo", "facades", "edges2shoes"} <= set(datasets)  # fetchable sets
     assert GrumpifyCatsConfig() == GrumpifyCatsConfig(path="grumpify-cats", domain_a="russian_blue",
                                                       domain_b="grumpy", image_size=64)
     assert Apple2OrangeConfig().domain_a == "apple" and Apple2OrangeConfig().domain_b == "orange"
@@ -270,6 +271,46 @@ def test_preset_missing_explains_data_root(datasets, tmp_path, monkeypatch):
     with pytest.raises(DataError) as info:
         build(datasets, "apple2orange")
     assert str(tmp_path / "apple2orange") in str(info.value) and "GANFORGE_DATA" in str(info.value)
+    assert "ganforge data fetch apple2orange" in info.value.hint
+
+
+def test_cats_ship_with_the_plugin(datasets, tmp_path, monkeypatch):
+    """With no data root and no network the cat recipes' data is found in the package."""
+    from ganforge_datasets import BUNDLED_ROOT
+
+    monkeypatch.delenv("GANFORGE_DATA", raising=False)
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    domains = build(datasets, "grumpify-cats")
+    assert (len(domains["a"]), len(domains["b"])) == (66, 179)
+    assert domains["b"].source == str(BUNDLED_ROOT / "grumpify-cats" / "grumpy")
+    images = build(datasets, "image-folder", path="grumpify-cats/grumpy")["images"]  # what dcgan-cats names
+    assert len(images) == 179
+    # GANFORGE_DATA still comes first
+    (tmp_path / "root" / "grumpify-cats" / "grumpy").mkdir(parents=True)
+    (tmp_path / "root" / "grumpify-cats" / "russian_blue").mkdir()
+    for sub, n in (("grumpy", 3), ("russian_blue", 2)):
+        for png in sorted((BUNDLED_ROOT / "grumpify-cats" / sub).glob("*.png"))[:n]:
+            (tmp_path / "root" / "grumpify-cats" / sub / png.name).write_bytes(png.read_bytes())
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "root"))
+    domains = build(datasets, "grumpify-cats")
+    assert (len(domains["a"]), len(domains["b"])) == (2, 3)
+
+
+def test_fetched_apple2orange_layout_is_found(datasets, tmp_path, monkeypatch):
+    """apple2orange works both as apple/ + orange/ (a hand-made copy) and as trainA/ + trainB/ (fetched)."""
+    from ganforge_datasets import BUNDLED_ROOT
+
+    monkeypatch.delenv("GANFORGE_DATA", raising=False)
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "cache" / "datasets" / "apple2orange"
+    for sub, src in (("trainA", "russian_blue"), ("trainB", "grumpy")):
+        (root / sub).mkdir(parents=True)
+        for png in sorted((BUNDLED_ROOT / "grumpify-cats" / src).glob("*.png"))[:2]:
+            (root / sub / png.name).write_bytes(png.read_bytes())
+    domains = build(datasets, "apple2orange")
+    assert domains["a"].source == str(root / "trainA") and len(domains["b"]) == 2
 
 
 @needs_data

@@ -26,9 +26,11 @@ def debug_enabled() -> bool:
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False)
+    from rich.markup import escape  # messages may hold brackets (`pip install ganforge[metrics]`)
+
+    err.print(f"[bold red]error:[/bold red] {escape(message)}", markup=True, highlight=False)
     if hint:
-        err.print(f"  [dim]hint:[/dim] {hint}")
+        err.print(f"  [dim]hint:[/dim] {escape(hint)}")
     return typer.Exit(code)
 
 

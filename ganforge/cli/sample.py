@@ -10,18 +10,6 @@ import typer
 from . import common
 
 
-def _load_inputs(path: Path, size: int, limit: int):
-    import torch
-
-    from ..data import load_image_folder
-    from ..images import read_image, to_float, to_tensor
-
-    if path.is_dir():
-        ds = load_image_folder(path, size, max_images=limit)
-        return ds.get_batch(torch.arange(len(ds)))
-    return to_float(to_tensor(read_image(path), size)).unsqueeze(0)
-
-
 def _model_size(loaded) -> int:
     from ..errors import GanforgeError
 
@@ -32,44 +20,26 @@ def _model_size(loaded) -> int:
     return int(size)
 
 
-def _source_images(loaded, registry, input_path: Path | None, num: int):
-    """Source images for a model that samples by translating: the user's, else the recipe's data."""
-    import torch
-
-    from ..errors import GanforgeError
-    from ..run import fetch_fields
-
-    if input_path is not None:
-        if not input_path.exists():
-            raise GanforgeError(f"--input not found: {input_path}")
-        return {"input": _load_inputs(input_path, _model_size(loaded), num)}
-    part = loaded.recipe.data
-    domains = registry.get("dataset", part.name).build(part.config)
-    return {d: fetch_fields(ds, torch.arange(min(num, len(ds))))["image"] for d, ds in domains.items()}
-
-
 def sample_command(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint file, its folder, or a run folder (latest checkpoint).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The grid image to write (.png).")],
-    num: Annotated[int, typer.Option("--num", "-n", help="How many samples (or source images).")] = 64,
+    num: Annotated[int, typer.Option("--num", "-n", help="How many samples (or source images); more than one grid shows (1,024 at 64x64) need --individual.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the noise: the same seed gives the same samples.")] = 0,
     class_name: Annotated[Optional[str], typer.Option("--class", help="Sample only this class (a name the checkpoint lists); default: one row per class.")] = None,
-    individual: Annotated[Optional[Path], typer.Option("--individual", help="Also write each sample as its own PNG into this folder.")] = None,
+    individual: Annotated[Optional[Path], typer.Option("--individual", help="Also write each sample as its own PNG into this folder (any number; the grid shows the first ones).")] = None,
     interpolate: Annotated[Optional[Path], typer.Option("--interpolate", help="Also write a latent interpolation GIF here.")] = None,
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source images (file or folder) for translation models; default: the recipe's data.")] = None,
 ):
     """Write a grid of samples (noise-to-image) or source | translation | reconstruction (image-to-image)."""
+    from .. import sampling_io
     from ..components import SampleRequest
     from ..errors import GanforgeError
-    from ..images import save_image_grid, save_pil_atomic, tensor_to_pil
+    from ..images import tensor_to_pil
     from ..inference import load_for_inference
     from ..registry import plugin_code
 
     with common.user_errors():
-        if num <= 0:
-            raise GanforgeError(f"--num must be a positive integer, got {num}")
-        if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
-            raise GanforgeError(f"--output must be an image file name (.png), got {output}")
+        sampling_io.check_request(num, seed, output, individual)  # before any work: counts, seed, file type
         registry = common.registry()
         loaded = load_for_inference(checkpoint, registry)
         algo, caps = loaded.algorithm, loaded.capabilities
@@ -85,18 +55,22 @@ def sample_command(
         if input_path is not None and not caps.sample_inputs:
             raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' samples from noise; it takes no --input",
                                 hint="drop --input")
-        images = _source_images(loaded, registry, input_path, num) if caps.sample_inputs else None
-        request = SampleRequest(num=num, seed=seed, class_index=class_index, inputs=images)
-        with plugin_code(algo_comp, "while sampling"):
-            grid, nrow = algo.sample(loaded.nets, request)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        save_image_grid(grid, output, nrow=nrow)
-        common.out.print(f"wrote {output} ({len(grid)} images, checkpoint step {loaded.step})")
+        source = None  # source images stream in chunks: the user's (--input), else the recipe's data
+        if caps.sample_inputs:
+            source = (sampling_io.ImageSource.from_path(input_path, _model_size(loaded)) if input_path is not None
+                      else sampling_io.ImageSource.from_data(loaded.recipe.data, registry))
+
+        def draw(n: int, chunk_seed: int, inputs):
+            with plugin_code(algo_comp, "while sampling"):
+                return algo.sample(loaded.nets, SampleRequest(num=n, seed=chunk_seed, class_index=class_index, inputs=inputs))
+
+        done = sampling_io.write_samples(draw, num=num, seed=seed, output=output, individual=individual, source=source,
+                                         console=common.err)
+        common.out.print(f"wrote {output} ({done.grid} images, checkpoint step {loaded.step})")
         if individual is not None:
-            individual.mkdir(parents=True, exist_ok=True)
-            for i, img in enumerate(grid):
-                save_pil_atomic(tensor_to_pil(img), individual / f"sample-{i:04d}.png")
-            common.out.print(f"wrote {len(grid)} images to {individual}")
+            common.out.print(f"wrote {done.files} images to {individual}")
+        for message in done.skipped[:5]:
+            common.err.print(f"[yellow]skipped:[/yellow] {message}")
         if interpolate is not None:
             with plugin_code(algo_comp, "while interpolating"):
                 frames = algo.interpolate(loaded.nets, seed, class_index)

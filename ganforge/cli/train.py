@@ -22,13 +22,16 @@ def train_command(
     mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="no, bf16 or fp16 (overrides train.mixed_precision).")] = None,
     stop_at: Annotated[Optional[int], typer.Option("--stop-at", help="Stop with a checkpoint after this step, as if interrupted; continue later with --resume.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    log_with: Annotated[Optional[list[str]], typer.Option("--log-with", help="Also log to an experiment tracker: tensorboard, wandb or mlflow (repeatable; logs in RUN/logs).")] = None,
 ):
     """Train a recipe (or resume a run). Multi-process: torchrun --nproc_per_node N -m ganforge train ..."""
     from ..errors import GanforgeError, RecipeError
     from ..recipes import load_recipe
+    from ..trackers import parse_trackers
     from ..trainer import RECIPE_FILE, train
 
     with common.user_errors():
+        trackers = parse_trackers(log_with)
         registry = common.registry()
         sets = list(overrides or [])
         if steps is not None:
@@ -58,7 +61,7 @@ def train_command(
             origins = {}
             raw = apply_overrides(raw, origins, sets)
             resolved = resolve(raw, registry, origins, str(recipe_file))
-            train(resolved, registry, resume, resume=True, stop_at=stop_at, console=common.err, progress=progress)
+            train(resolved, registry, resume, resume=True, stop_at=stop_at, console=common.err, progress=progress, log_with=trackers)
             return
         if recipe is None:
             raise RecipeError("nothing to train: pass --recipe NAME (see `ganforge recipes`) or --resume RUN_DIR")
@@ -66,4 +69,4 @@ def train_command(
             sets.append(f"data.path={json.dumps(str(data.expanduser().resolve()))}")
         resolved = load_recipe(recipe, registry, sets)
         run_dir = output_dir or Path("runs") / f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        train(resolved, registry, run_dir, stop_at=stop_at, console=common.err, progress=progress)
+        train(resolved, registry, run_dir, stop_at=stop_at, console=common.err, progress=progress, log_with=trackers)

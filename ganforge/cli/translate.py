@@ -25,8 +25,9 @@ def translate_command(
 
     from ..errors import DataError, GanforgeError, did_you_mean
     from ..registry import plugin_code
-    from ..images import list_images, read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
+    from ..images import read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
     from ..inference import load_for_inference
+    from ..sampling_io import iter_image_files
 
     with common.user_errors():
         if not input_path.exists():
@@ -45,21 +46,21 @@ def translate_command(
         with plugin_code(registry.get("algorithm", algo_name), "making its translator"):
             fn = loaded.algorithm.translator(loaded.nets, direction)
         size = (loaded.data.image_size if loaded.data is not None else None) or getattr(loaded.recipe.data.config, "image_size", None)
-        if input_path.is_dir():
-            files = list_images(input_path)
-            if not files:
+        if input_path.is_dir():  # walked lazily, so a folder of any size streams; output kept out of the walk
+            count = sum(1 for _ in iter_image_files(input_path, exclude=output))
+            if not count:
                 raise DataError(f"no images found in {input_path}")
-            rel = [f.relative_to(input_path) for f in files]
+            pairs = ((f, f.relative_to(input_path)) for f in iter_image_files(input_path, exclude=output))
         else:
-            files, rel = [input_path], [Path(input_path.name)]
+            count, pairs = 1, iter([(input_path, Path(input_path.name))])
         output.mkdir(parents=True, exist_ok=True)
-        failed = []
+        failed, skipped, done = [], 0, 0  # the first five unreadable files are named, the rest counted
         show = progress and common.err.is_terminal
-        for src, name in (track(list(zip(files, rel)), description="translate", console=common.err) if show else zip(files, rel)):
+        for src, name in (track(pairs, total=count, description="translate", console=common.err) if show else pairs):
             try:
                 img = read_image(src)
             except DataError as exc:
-                failed.append((src, exc.message))
+                failed, skipped = (failed + [(src, exc.message)])[:5], skipped + 1
                 continue
             w, h = img.size
             x = to_float(to_tensor(img)).unsqueeze(0)
@@ -72,11 +73,11 @@ def translate_command(
             dest = output / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             save_pil_atomic(tensor_to_pil(y[0]), dest)
-        done = len(files) - len(failed)
+            done += 1
         common.out.print(f"translated {done} image(s) {direction} into {output}")
         if failed:
             for src, msg in failed[:5]:
                 common.err.print(f"[yellow]skipped:[/yellow] {msg}")
-            if len(failed) > 5:
-                common.err.print(f"[yellow]... and {len(failed) - 5} more unreadable file(s)[/yellow]")
+            if skipped > 5:
+                common.err.print(f"[yellow]... and {skipped - 5} more unreadable file(s)[/yellow]")
             raise typer.Exit(1)

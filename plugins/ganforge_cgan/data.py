@@ -14,15 +14,17 @@ from pathlib import Path
 
 import torch
 
-from ganforge.data import Domains, ImageTensorDataset, load_image_folder, resolve_data_path
+from ganforge.data import Domains, ImageTensorDataset, load_image_folder
 from ganforge.errors import DataError
 from ganforge.images import list_images, natural_key
+from ganforge_datasets.folders import find_data as resolve_data_path  # data root, download cache, bundled
 
 
 @dataclass(frozen=True)
 class LabelledFoldersConfig:
     path: str = ""
-    """A folder whose sub-folders are the classes (absolute, relative, or under $GANFORGE_DATA); with
+    """A folder whose sub-folders are the classes (absolute, or relative to the current folder,
+    $GANFORGE_DATA, the download cache or the data shipped with ganforge); with
     ``folders`` set, the folder they are relative to (empty: the current folder or the data root)."""
     folders: tuple[str, ...] = ()
     """One folder per class, in class order; empty: every sub-folder of ``path`` (natural order)."""

@@ -11,12 +11,14 @@ import colorsys
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from ganforge.data import Domains, ImageTensorDataset
+from ganforge.datasources import DataSource
 from ganforge.errors import DataError, did_you_mean
 
 SHAPES = ("circle", "square", "triangle", "star")
@@ -25,6 +27,7 @@ SHAPES = ("circle", "square", "triangle", "star")
 
 @dataclass(frozen=True)
 class ShapesConfig:
+    data_source: ClassVar[DataSource] = DataSource("shapes", "generated", summary="coloured shapes, drawn on the fly")
     num_images: int = 2048
     image_size: int = 32
     seed: int = 0

