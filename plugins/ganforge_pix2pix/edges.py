@@ -14,7 +14,10 @@ pix2pix edges2shoes/edges2handbags data):
 Run as a script to write edge maps of a folder (e.g. the images a recipe held out), ready for
 ``ganforge translate``::
 
-    python -m ganforge_pix2pix.edges SRC_FOLDER OUT_FOLDER [--size 64] [--last N]
+    python -m ganforge_pix2pix.edges grumpify-cats/grumpy held-out-edges --last 8
+
+(SRC is found like a recipe's data.path: as given, under $GANFORGE_DATA, in the download cache, or in
+the data shipped with ganforge.)
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganforge.images import save_pil_atomic, tensor_to_pil, to_float
 
     parser = argparse.ArgumentParser(prog="python -m ganforge_pix2pix.edges", description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="folder of photos")
+    parser.add_argument("source", help="folder of photos (as given, or under $GANFORGE_DATA / the cache / bundled data)")
     parser.add_argument("output", type=Path, help="folder for the edge maps (same file names, .png)")
     parser.add_argument("--size", type=int, default=64, help="resize and center-crop to this size first (default 64)")
     parser.add_argument("--last", type=int, default=0, help="only the last N images in file-name order (a recipe's holdout)")
@@ -110,7 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--low", type=float, default=0.1)
     parser.add_argument("--high", type=float, default=0.2)
     args = parser.parse_args(argv)
-    ds = load_image_folder(args.source, args.size)
+    from ganforge.errors import GanforgeError
+    from ganforge_datasets.folders import find_data
+
+    try:
+        ds = load_image_folder(find_data(args.source, what="photo folder"), args.size)
+    except GanforgeError as exc:
+        parser.exit(2, f"error: {exc}\n")
     images, names = ds.images, ds.names
     if args.last > 0:
         images, names = images[-args.last :], names[-args.last :]
