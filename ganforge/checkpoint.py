@@ -28,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .errors import CheckpointError
+from .runfiles import write_atomic_text  # noqa: F401 - used here and re-exported
 
 FORMAT = "ganforge-checkpoint"
 FORMAT_VERSION = 1
@@ -42,15 +43,6 @@ CHECKPOINTS = "checkpoints"
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # safetensors refuses shared or strided storage; clone makes every tensor its own.
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-
-
-def write_atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def write_checkpoint(

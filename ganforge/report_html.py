@@ -13,36 +13,14 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import time
 import tomllib
 from pathlib import Path
 
-REPORT_FILE = "report.html"
-STATUS_FILE = "status.json"
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_DIR = "samples"
-RECIPE_FILE = "recipe.toml"
+from .runfiles import METRICS_FILE, RECIPE_FILE, REPORT_FILE, SAMPLES_DIR, STATUS_FILE, read_metrics, write_atomic_text
 NOT_LOSSES = ("step", "time", "images_per_s", "lr_factor")
 MAX_POINTS = 800
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-
-
-def _read_metrics(path: Path) -> list[dict]:
-    rows = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _grids(run_dir: Path) -> list[tuple[int, str]]:
@@ -153,7 +131,7 @@ def write_report(run_dir: str | Path, status: str | None = None) -> Path:
         recipe = tomllib.loads(recipe_text) if recipe_text else {}
     except tomllib.TOMLDecodeError:
         recipe = {}
-    everything = _read_metrics(run_dir / METRICS_FILE)
+    everything = read_metrics(run_dir / METRICS_FILE)
     rows = [r for r in everything if "eval" not in r]  # scores taken during training are drawn apart
     evals = [r for r in everything if isinstance(r.get("eval"), dict)]
     grids = _grids(run_dir)
@@ -163,11 +141,11 @@ def write_report(run_dir: str | Path, status: str | None = None) -> Path:
         status = read_status(run_dir).get("status") or (
             "finished" if total and step >= total else "interrupted")
     if status in ("finished", "interrupted", "running"):
-        _write_atomic(run_dir / STATUS_FILE, json.dumps({"status": status, "step": step,
+        write_atomic_text(run_dir / STATUS_FILE, json.dumps({"status": status, "step": step,
                                                          "updated": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
     page = _page(run_dir, recipe, recipe_text, rows, grids, status, step, total, evals)
     out = run_dir / REPORT_FILE
-    _write_atomic(out, page)
+    write_atomic_text(out, page)
     return out
 
 

@@ -14,8 +14,7 @@ from . import trackers
 from .images import save_image_grid
 from .registry import plugin_code
 
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_DIR = "samples"
+from .runfiles import METRICS_FILE, SAMPLES_DIR, read_metrics  # noqa: F401 - read_metrics is part of this module's API
 
 
 class Reporter:
@@ -155,17 +154,6 @@ def _describe(distributed_type: str, world: int) -> str:
     if world == 1:
         return "1 process"
     return f"{world} processes ({distributed_type}, world size {world})"
-
-
-def read_metrics(path: Path) -> list[dict]:
-    rows = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
 
 
 def plot_losses(metrics: Path, out: Path) -> Path | None:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from . import plugins as _plugins
-from .components import Algorithm, Capabilities, Schedule, adapt_loss
+from .components import Algorithm, Capabilities, adapt_loss
 from .config import build_dataclass, config_to_dict
 from .errors import DataError, GanforgeError, RecipeErrors, UnknownComponentError
 from .run import dataset_fields, fetch_fields

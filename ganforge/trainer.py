@@ -40,9 +40,7 @@ from .registry import Registry, plugin_code
 from .run import Batch, Run, describe_dataset, fetch_fields
 from .sampler import EpochSampler
 
-RECIPE_FILE = "recipe.toml"
-METRICS_FILE = "metrics.jsonl"
-SAMPLES_DIR = "samples"
+from .runfiles import METRICS_FILE, RECIPE_FILE, SAMPLES_DIR  # noqa: E402,F401 - the run folder's names
 
 
 def available_cores() -> int:

@@ -4,7 +4,6 @@ conditional PatchGAN that judges (input, output) pairs, concatenated to 6 channe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -12,18 +11,8 @@ from torch import Tensor, nn
 
 from ganforge_dcgan.models import conv2d, dcgan_init_, discriminator_trunk, make_norm
 
-Norm = Literal["instance", "batch", "none"]
-NORMS = ("instance", "batch", "none")
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-
-
-def _check_int(name: str, value: int, minimum: int) -> None:
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+# The same norm choices and option checks as the CycleGAN networks.
+from ganforge_cyclegan.models import NORMS, Norm, _check_choice, _check_int  # noqa: E402
 
 
 # --------------------------------------------------------------------------- U-Net generator
