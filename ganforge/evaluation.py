@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import BEST, CHECKPOINTS, write_atomic_text
-from .metrics import FeatureExtractor, Metric, MetricsError, cached_features, extract, score_key
+from .metrics import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
 from .registry import Registry, plugin_code
 
 STANDARD_EXTRACTOR = "inception-v3-fid"
@@ -320,19 +320,29 @@ class TrainingEvaluator:
     metrics.jsonl and keeps ``checkpoints/best`` pointing at the best checkpoint so far."""
 
     @classmethod
-    def create(cls, run) -> "TrainingEvaluator | None":
+    def create(cls, run, notice=None) -> "TrainingEvaluator | None":
         cfg = getattr(run.recipe, "eval", None)
         if cfg is None or cfg.every <= 0:
             return None
-        return cls(run, cfg)
+        return cls(run, cfg, notice)
 
-    def __init__(self, run, cfg):
+    def __init__(self, run, cfg, notice=None):
         self.cfg = cfg
         self.evaluator: Evaluator | None = None
         if not run.is_main:
             return
         evaluator = Evaluator(run.registry, [cfg.metric], cfg.extractor, progress=False)
-        evaluator.load()  # a missing network fails here, before any training
+        try:
+            evaluator.load()  # a missing network fails here, before any training
+        except NetworkNotInstalled as exc:
+            if cfg.if_missing == "error":
+                raise
+            # Recipes score by default; without the optional network the run trains on, unscored.
+            # (The other processes keep their object: their barriers stay matched.)
+            if notice is not None:
+                notice(f"scores during training skipped: {exc.message}; {exc.hint} "
+                       "(or --set eval.every=0 to silence this)")
+            return
         algo = run.algorithm
         caps = algo.capabilities(run.data_info)
         self.direction = caps.directions[0] if is_translation(caps) else None
@@ -349,7 +359,10 @@ class TrainingEvaluator:
         self.evaluator = evaluator
 
     def due(self, run) -> bool:
-        return run.step % self.cfg.every == 0 or run.step == run.recipe.train.steps
+        """At every multiple of ``every`` and at the end, except that a run shorter than ``every``
+        (a smoke test, a quick look) is not scored at all."""
+        total = run.recipe.train.steps
+        return run.step % self.cfg.every == 0 or (run.step == total and total >= self.cfg.every)
 
     def after_checkpoint(self, run, say=None) -> None:
         if not self.due(run):

@@ -34,6 +34,11 @@ class MetricsError(GanforgeError):
     """An evaluation that cannot run: missing network, too few images, a tampered weights file."""
 
 
+class NetworkNotInstalled(MetricsError):
+    """A feature extractor's optional network is simply absent (not tampered, not misnamed): scores
+    during training are skipped with a note instead of stopping the run."""
+
+
 def cache_dir() -> Path:
     """The ganforge cache folder (``GANFORGE_CACHE``, else ``~/.cache/ganforge``)."""
     env = os.environ.get(CACHE_ENV, "").strip()

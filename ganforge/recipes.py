@@ -30,7 +30,7 @@ registered component name (``ganforge plugins`` lists them); the core knows none
     [log]
     sample_every = 400
     [eval]                          # optional: score checkpoints and keep checkpoints/best
-    every = 1600                    # a multiple of log.checkpoint_every (0: off, the default)
+    every = 1600                    # steps between scores (0: off); a scored step also gets a checkpoint
     metric = "kid"
 
 Components whose config has an ``image_size`` field inherit ``data.image_size`` unless the recipe
@@ -114,12 +114,15 @@ class EvalConfig:
     num: int = 500  # generated images (or translated sources) per evaluation
     extractor: str = "inception-v3-fid"  # feature extractor; only the standard one's scores are FID/KID
     seed: int = 0  # noise seed of the evaluation samples (the same noise at every evaluation)
+    if_missing: str = "skip"  # the feature network is not installed: "skip" scores (with a note) or "error"
 
     def __post_init__(self):
         if self.every < 0:
             raise ValueError(f"eval.every must be 0 (off) or a positive number of steps, got {self.every}")
         if self.num < 2:
             raise ValueError(f"eval.num must be at least 2, got {self.num}")
+        if self.if_missing not in ("skip", "error"):
+            raise ValueError(f"eval.if_missing must be 'skip' or 'error', got '{self.if_missing}'")
 
 
 TOP_LEVEL = {"name", "description", "extends", "seed", "algorithm", "data", "augment", "optim", "train", "log", "eval"}
@@ -551,12 +554,6 @@ def _eval_config(registry: Registry, table: dict, log: LogConfig, origins: dict[
         where = _origin_of(origins, "eval") or label
         _get(registry, "metric", config.metric, "eval.metric", _origin_of(origins, "eval.metric") or where)
         _get(registry, "feature_extractor", config.extractor, "eval.extractor", _origin_of(origins, "eval.extractor") or where)
-        if config.every % log.checkpoint_every:
-            raise RecipeError(
-                f"eval.every ({config.every}) in recipe {where} must be a multiple of log.checkpoint_every "
-                f"({log.checkpoint_every}): scores are taken when a checkpoint is written",
-                hint=f"e.g. --set eval.every={log.checkpoint_every * max(1, round(config.every / log.checkpoint_every))}",
-            )
     return config
 
 

@@ -33,6 +33,7 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .components import adapt_loss
+from .cpushare import CpuShare
 from .config import config_to_dict
 from .errors import CheckpointError, DataError, PluginCodeError, TrainingError, TrainingInterrupted
 from .recipes import Recipe
@@ -106,9 +107,13 @@ class TrainRun:
             from accelerate.utils import broadcast_object_list
 
             self.run_dir = Path(broadcast_object_list([str(self.run_dir)])[0])
-        threads = recipe.train.threads or _env_threads() or max(1, available_cores() // self.world)
-        torch.set_num_threads(threads)
-        self.threads = threads
+        # Threads: fixed by train.threads / OMP_NUM_THREADS, else this process's fair share of the
+        # cores among the training runs on this machine, re-read while training (see cpushare).
+        self.cpu = CpuShare(self.run_dir, group=str(self.run_dir.resolve()), cores=available_cores(),
+                            fixed_threads=recipe.train.threads or _env_threads())
+        self.cpu_note = self.cpu.start()
+        self.threads = self.cpu.threads
+        torch.set_num_threads(self.threads)
         self.step = 0
         self.lr_scale = 1.0
         self.rollbacks = 0
@@ -534,10 +539,12 @@ def train(
         if run.is_main:
             _truncate_metrics(run.run_dir / METRICS_FILE, run.step)
         say.start()
+        if run.cpu_note:
+            say.line(run.cpu_note)
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None
-        scorer = evaluation.TrainingEvaluator.create(run)  # None unless the recipe has [eval] every > 0
+        scorer = evaluation.TrainingEvaluator.create(run, say.line)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps
         end = min(total, stop_at) if stop_at else total
         last_saved = first_step = run.step
@@ -583,10 +590,16 @@ def train(
                     )
                 run.algorithm_call("after_step")
                 run.step += 1
+                note = run.cpu.poll()  # another run started or ended: take the new share of the cores
+                if note:
+                    torch.set_num_threads(run.cpu.threads)
+                    run.threads = run.cpu.threads
+                    say.line(note)
                 say.step(logs)
                 if run.is_main and (run.step % recipe.log.sample_every == 0 or run.step == total):
                     say.grid(fixed)
-                if run.step % recipe.log.checkpoint_every == 0 or run.step == end:
+                # A scored step always gets its checkpoint: checkpoints/best must point at one.
+                if run.step % recipe.log.checkpoint_every == 0 or run.step == end or (scorer and scorer.due(run)):
                     run.save_checkpoint()
                     last_saved = run.step
                     if scorer is not None:
@@ -608,6 +621,7 @@ def train(
         return run.run_dir
     finally:
         runlock.release(run)
+        run.cpu.close()
         say.stop()
         # Drop the DDP wrappers (they hold the process group) before the group goes away, so no
         # communication thread outlives it; end_training() then destroys the group.

@@ -259,20 +259,47 @@ def test_resume_keeps_the_best_so_far_record_exactly(tmp_path):
             == json.loads((tmp_path / "split" / "checkpoints" / "best.json").read_text()))
 
 
-def test_eval_every_must_be_a_multiple_of_the_checkpoint_interval(tmp_path):
-    out = one_error_line(run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", tmp_path / "r", *CATS_TINY,
-                                 "--set", "log.checkpoint_every=2", "--set", "eval.every=3"))
-    assert "eval.every (3)" in out and "multiple of log.checkpoint_every (2)" in out
+def test_a_scored_step_gets_its_checkpoint_even_off_the_checkpoint_interval(tmp_path):
+    run = tmp_path / "r"
+    ok(run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", run, *CATS_TINY, *EVAL_TINY,
+               "--set", "log.checkpoint_every=2", "--set", "eval.every=3", "--set", "log.gif=false"))
+    assert [r["step"] for r in metrics(run) if "eval" in r] == [3, 4]
+    assert (run / "checkpoints" / "step-00000003").is_dir()
+    best = json.loads((run / "checkpoints" / "best.json").read_text())
+    assert best["step"] in (3, 4)
     out = one_error_line(run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", tmp_path / "r2", *CATS_TINY,
                                  "--set", "eval.every=500", "--set", "eval.metric=kdi"))
     assert "unknown metric 'kdi'" in out and "'kid'" in out
 
 
-def test_training_without_the_network_fails_before_the_first_step(tmp_path, monkeypatch):
+def test_a_run_shorter_than_eval_every_is_not_scored(tmp_path):
+    run = tmp_path / "r"
+    ok(run_cli("train", "--recipe", "dcgan-cats", "--steps", 2, "-o", run, *CATS_TINY, "--set", "log.gif=false"))
+    assert not [r for r in metrics(run) if "eval" in r] and not (run / "checkpoints" / "best.json").exists()
+
+
+def _no_network(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "nothing"))
     monkeypatch.setattr(inception, "installed_package_file", lambda: None)
+
+
+def test_without_the_network_training_goes_on_unscored_with_one_note(tmp_path, monkeypatch):
+    _no_network(tmp_path, monkeypatch)
+    run = tmp_path / "r"
+    result = run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", run, *CATS_TINY,
+                     "--set", "log.checkpoint_every=2", "--set", "eval.every=2", "--set", "log.gif=false")
+    ok(result)
+    notes = [line for line in result.output.splitlines() if "scores during training skipped" in line]
+    assert len(notes) == 1 and "ganforge metrics install" in notes[0] and "eval.every=0" in notes[0]
+    assert (run / "checkpoints" / "step-00000004").is_dir()
+    assert not [r for r in metrics(run) if "eval" in r] and not (run / "checkpoints" / "best.json").exists()
+
+
+def test_without_the_network_if_missing_error_fails_before_the_first_step(tmp_path, monkeypatch):
+    _no_network(tmp_path, monkeypatch)
     out = one_error_line(run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", tmp_path / "r", *CATS_TINY,
-                                 "--set", "log.checkpoint_every=2", "--set", "eval.every=2"))
+                                 "--set", "log.checkpoint_every=2", "--set", "eval.every=2",
+                                 "--set", "eval.if_missing=\"error\""))
     assert "not installed" in out and not (tmp_path / "r" / "checkpoints").exists()
 
 

