@@ -198,6 +198,16 @@ class Algorithm:
         """What this algorithm can do at inference, given the dataset it was trained on."""
         return Capabilities()
 
+    def translation_fields(self, direction: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        """Where `ganforge eval` finds a direction's inputs in the training data and the real images
+        its translations should resemble, as ``((domain, field), (domain, field))``. The default
+        reads a direction SOURCE2TARGET as two domains (``"a2b"``: images of ``a`` -> images of
+        ``b``); paired algorithms override it (pix2pix: the pairs' ``image`` -> their ``target``)."""
+        src, _, dst = direction.partition("2")
+        if not src or not dst:
+            raise ValueError(f"a direction is SOURCE2TARGET (e.g. a2b), got '{direction}'")
+        return (src, "image"), (dst, "image")
+
     def progress_inputs(self, run: "Run", num: int) -> dict[str, Tensor]:
         """Fixed inputs (noise, or a batch of source images) for the progress grids."""
         raise NotImplementedError

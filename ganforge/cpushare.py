@@ -135,8 +135,8 @@ class CpuShare:
     # --- registry --------------------------------------------------------------------------------
     def start(self) -> str | None:
         """Register and choose the thread count; returns a note when other runs share the CPU."""
-        if fcntl is None:
-            return None
+        if fcntl is None or os.environ.get("GANFORGE_CPU_SHARE", "").lower() in ("0", "off", "no", "false"):
+            return None  # not POSIX, or switched off: keep every core (the benchmarks compare both)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             try:

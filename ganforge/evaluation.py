@@ -52,12 +52,27 @@ def generate(algorithm: Any, nets: dict, num: int, seed: int, *, sources: Tensor
         return torch.cat([fn(chunk.to(device)).float().clamp(-1, 1).cpu() for chunk in sources.split(batch)])
 
 
-def translation_domains(direction: str) -> tuple[str, str]:
-    """``"a2b"`` -> (source domain, target domain) = ("a", "b")."""
-    src, _, dst = direction.partition("2")
-    if not src or not dst:
-        raise MetricsError(f"a direction is SOURCE2TARGET (a2b or b2a), got '{direction}'")
-    return src, dst
+def translation_data(algorithm: Any, direction: str, domains: dict) -> tuple[Tensor, Tensor, str]:
+    """A translation model's evaluation data from its training data: (source images, the real
+    images its translations are compared with, the real images' domain), as the algorithm places
+    them (``Algorithm.translation_fields``)."""
+    from .run import fetch_fields
+
+    try:
+        (src, src_field), (dst, dst_field) = algorithm.translation_fields(direction)
+    except ValueError as exc:
+        raise MetricsError(str(exc)) from None
+    for domain in (src, dst):
+        if domain not in domains:
+            raise MetricsError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
+
+    def field(domain: str, name: str) -> Tensor:
+        values = fetch_fields(domains[domain], torch.arange(len(domains[domain])))
+        if name not in values:
+            raise MetricsError(f"the recipe's '{domain}' data has no field '{name}' (it has {', '.join(values)})")
+        return values[name]
+
+    return field(src, src_field), field(dst, dst_field), dst
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -347,9 +362,9 @@ class TrainingEvaluator:
         caps = algo.capabilities(run.data_info)
         self.direction = caps.directions[0] if is_translation(caps) else None
         if self.direction:
-            src, dst = translation_domains(self.direction)
-            self.sources = _all_images(run.data[src])[: cfg.num]
-            real, label = _all_images(run.data[dst]), f"{data_label(run.recipe, dst)} (training data)"
+            sources, real, dst = translation_data(algo, self.direction, run.data)
+            self.sources = sources[: cfg.num]
+            label = f"{data_label(run.recipe, dst if len(run.data) > 1 else None)} (training data)"
         else:
             self.sources = None
             domain = algo.domains[0]

@@ -541,6 +541,12 @@ def train(
         say.start()
         if run.cpu_note:
             say.line(run.cpu_note)
+        if run.is_main and run.device.type == "cpu" and acc.mixed_precision == "bf16":
+            from .hardware import bf16_warning
+
+            warning = bf16_warning()  # emulated bf16 is many times slower than fp32: say so, measured
+            if warning:
+                say.line(warning)
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
         fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None

@@ -170,6 +170,27 @@ def test_sample_shows_input_and_translation(p2p_run, held_out_edges, tmp_path):
     assert image_size(grid) == (2 * 66 + 2, 4 * 66 + 2)
 
 
+def test_eval_translates_the_pairs_inputs_and_compares_with_their_targets(p2p_run, held_out_edges, tmp_path,
+                                                                          monkeypatch):
+    import json
+
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "s.json"
+    ok(run_cli("eval", p2p_run, "-n", 30, "-o", out, "--extractor", "pixels", "--no-progress"))
+    data = json.loads(out.read_text())
+    # the model's own direction by default; sources are the training pairs' edge maps, real = their photos
+    assert data["direction"] == "edges2cats" and data["num_generated"] == 30
+    assert data["num_real"] == len(list(GRUMPY.iterdir())) - 8 and "training data" in data["real_source"]
+    assert "pixels/fd" in data["scores"] and 0 < data["scores"]["ssim"] <= 1
+    # a user's own edge maps and photos
+    ok(run_cli("eval", p2p_run, "-o", out, "--extractor", "pixels", "--no-progress", "--input", held_out_edges,
+               "--real", GRUMPY))
+    data = json.loads(out.read_text())
+    assert data["num_generated"] == 8 and data["real_source"] == str(GRUMPY)
+    bad = one_error_line(run_cli("eval", p2p_run, "--extractor", "pixels", "--direction", "a2b"))
+    assert "--direction must be one of edges2cats" in bad
+
+
 def test_a_discriminator_that_sees_only_the_output_is_refused(tmp_path):
     out = one_error_line(run_cli("train", "--recipe", RECIPE, "--steps", 1, "-o", tmp_path / "run", *TINY,
                                  "--set", "discriminator.in_channels=3"))

@@ -17,7 +17,7 @@ def eval_command(
     num: Annotated[int, typer.Option("--num", "-n", help="Generated images to score (translation: at most this many source images).")] = 1000,
     real: Annotated[Optional[Path], typer.Option("--real", help="Folder of real images to compare with (default: the recipe's data).")] = None,
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Translation models: folder of source images (default: the recipe's source domain).")] = None,
-    direction: Annotated[str, typer.Option("--direction", "-d", help="Translation models: a2b or b2a.")] = "a2b",
+    direction: Annotated[Optional[str], typer.Option("--direction", "-d", help="Translation models: which direction (default: the model's first, e.g. a2b).")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", help="A registered metric (repeatable; default: fid, kid, precision-recall, and structure for translation).")] = None,
     extractor: Annotated[str, typer.Option("--extractor", help="Feature extractor; only the standard one's scores are called FID/KID.")] = "inception-v3-fid",
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A copy of the standard FID network file (checked against its pinned sha256).")] = None,
@@ -34,7 +34,7 @@ def eval_command(
     from ..errors import GanforgeError
     from ..evaluation import (
         EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint, format_value, is_translation, load_real,
-        plot_curve, score_rows, translation_domains, update_best, write_json, _all_images, data_label,
+        plot_curve, score_rows, translation_data, update_best, write_json, _all_images, data_label,
     )
     from ..inference import load_for_inference
 
@@ -55,6 +55,10 @@ def eval_command(
         translation = is_translation(caps)
         if not translation and not caps.sample:
             raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' neither samples nor translates")
+        if not translation and input_path is not None:
+            raise GanforgeError("--input is for translation models; this checkpoint samples from noise")
+        if translation and direction is None:
+            direction = caps.directions[0]
         if translation and direction not in caps.directions:
             raise GanforgeError(f"--direction must be one of {', '.join(caps.directions)} for this checkpoint, got '{direction}'")
         names = list(metric) if metric else default_metrics(registry, translation)
@@ -65,31 +69,27 @@ def eval_command(
         evaluator.load()  # a missing network fails here, in one line, before any work
         size = getattr(loaded.recipe.data.config, "image_size", 64)
         sources = None
+        for given, option in ((real, "--real"), (input_path, "--input")):
+            if given is not None and not given.exists():
+                raise GanforgeError(f"{option} not found: {given}")
         if translation:
-            src, dst = translation_domains(direction)
-        if real is not None:
-            if not real.exists():
-                raise GanforgeError(f"--real not found: {real}")
+            # The training data only when a folder is not given for both sides.
+            domains = (_recipe_data(registry, loaded.recipe, "--real FOLDER and --input FOLDER")
+                       if real is None or input_path is None else {})
+            if domains:
+                train_sources, train_real, dst = translation_data(loaded.algorithm, direction, domains)
+            sources = load_real(input_path, size) if input_path is not None else train_sources
+            if real is not None:
+                real_images, real_label = load_real(real, size), str(real)
+            else:
+                real_images = train_real
+                real_label = f"{data_label(loaded.recipe, dst if len(domains) > 1 else None)} (training data)"
+        elif real is not None:
             real_images, real_label = load_real(real, size), str(real)
         else:
             domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
-            domain = dst if translation else next(iter(domains))
-            if domain not in domains:
-                raise GanforgeError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
-            real_images = _all_images(domains[domain])
-            real_label = f"{data_label(loaded.recipe, domain if len(domains) > 1 else None)} (training data)"
-        if translation:
-            if input_path is not None:
-                if not input_path.exists():
-                    raise GanforgeError(f"--input not found: {input_path}")
-                sources = load_real(input_path, size)
-            else:
-                domains = _recipe_data(registry, loaded.recipe, "--input FOLDER")
-                if src not in domains:
-                    raise GanforgeError(f"the recipe's data has no domain '{src}' (it has {', '.join(domains)})")
-                sources = _all_images(domains[src])
-        elif input_path is not None:
-            raise GanforgeError("--input is for translation models; this checkpoint samples from noise")
+            real_images = _all_images(next(iter(domains.values())))
+            real_label = f"{data_label(loaded.recipe)} (training data)"
         evaluator.set_real(real_images, real_label)
 
         results = []

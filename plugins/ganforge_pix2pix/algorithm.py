@@ -108,6 +108,12 @@ class Pix2PixAlgorithm(Algorithm):
         out = self._run(nets, source)
         return torch.stack([source, out], 1).flatten(0, 1).clamp(-1, 1), 2
 
+    def translation_fields(self, direction):
+        """Evaluation translates the pairs' inputs and compares with the pairs' real targets."""
+        if direction != self.config.direction:
+            raise ValueError(f"unknown direction {direction!r} (this model translates {self.config.direction})")
+        return (self.domains[0], "image"), (self.domains[0], "target")
+
     def translator(self, nets, direction):
         if direction != self.config.direction:
             raise ValueError(f"unknown direction {direction!r} (this model translates {self.config.direction})")

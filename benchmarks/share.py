@@ -1,0 +1,84 @@
+"""Two training runs on one machine: each run's speed alone and beside another, with ganforge's
+CPU sharing on (the default) and off (GANFORGE_CPU_SHARE=off: every run uses every core).
+
+Each configuration trains `dcgan-cats` (no scoring, no progress bar) for a fixed wall time, then
+stops it with SIGINT (a clean checkpoint-and-stop) and reads the run's images/s from its
+metrics.jsonl (median over the log windows after the first `--settle` seconds).
+
+    GANFORGE_DATA=../shared/data .venv/bin/python benchmarks/share.py --seconds 90 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+GANFORGE = [sys.executable, "-m", "ganforge"]
+
+
+def start(run_dir: Path, share: bool) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["GANFORGE_CPU_SHARE"] = "on" if share else "off"
+    cmd = [*GANFORGE, "train", "--recipe", "dcgan-cats", "--steps", "1000000", "--set", "eval.every=0",
+           "--set", "log.gif=false", "--set", "log.sample_every=100000", "--set", "log.checkpoint_every=100000",
+           "--no-progress", "-o", str(run_dir)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def speed(run_dir: Path, settle: float) -> float:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rates = [r["images_per_s"] for r in rows if "images_per_s" in r and r.get("time", 0) >= settle]
+    if not rates:
+        raise SystemExit(f"{run_dir}: no log windows after {settle} s; run longer (--seconds)")
+    return statistics.median(rates)
+
+
+def trial(n: int, share: bool, seconds: float, settle: float, root: Path) -> tuple[list[float], list[str]]:
+    dirs = [root / f"{'on' if share else 'off'}-{n}-{i}-{time.monotonic_ns()}" for i in range(n)]
+    procs = [start(d, share) for d in dirs]
+    time.sleep(seconds)
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    return [speed(d, settle) for d in dirs], outputs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=90, help="wall time of each configuration")
+    p.add_argument("--settle", type=float, default=20, help="start-up seconds left out of the speed")
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--output", type=Path)
+    args = p.parse_args()
+    results: dict[str, list] = {"solo_on": [], "solo_off": [], "pair_on": [], "pair_off": []}
+    notes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for key, n, share in (("solo_on", 1, True), ("solo_off", 1, False), ("pair_on", 2, True), ("pair_off", 2, False)):
+                speeds, outputs = trial(n, share, args.seconds, args.settle, Path(tmp))
+                results[key].append(speeds)
+                print(f"round {r + 1} {key}: " + ", ".join(f"{s:.1f}" for s in speeds) + " img/s", flush=True)
+                notes += [line for out in outputs for line in out.splitlines() if "threads" in line][:4]
+    med = {k: statistics.median(x for round_ in v for x in round_) for k, v in results.items()}
+    summary = {
+        "images_per_s_median": {k: round(v, 1) for k, v in med.items()},
+        "pair_on_share_of_solo": round(med["pair_on"] / med["solo_on"], 3),
+        "pair_off_share_of_solo": round(med["pair_off"] / med["solo_off"], 3),
+        "solo_on_vs_off": round(med["solo_on"] / med["solo_off"] - 1, 4),
+        "runs": results, "cpu_count": os.cpu_count(), "seconds": args.seconds, "notes": notes[:6],
+    }
+    print(json.dumps(summary, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
