@@ -74,17 +74,18 @@ def main() -> None:
 
     if args.checkpoint:
         loaded = load_for_inference(args.checkpoint, registry)
+        weights = {"weights": str(extractor.path)}  # the installed network, found before the cache moves
         with tempfile.TemporaryDirectory() as cache:
             os.environ["GANFORGE_CACHE"] = cache  # cold: nothing cached yet
             t0 = time.perf_counter()
-            evaluator = Evaluator(registry, default_metrics(registry, False), progress=False)
+            evaluator = Evaluator(registry, default_metrics(registry, False), "inception-v3-fid", weights, progress=False)
             evaluator.load()
             evaluator.set_real(real, args.real)
             result = evaluate_checkpoint(evaluator, loaded, num=args.num, seed=0)
             cold = time.perf_counter() - t0
             # Warm: the real features come from the cache; everything else is as above.
             t1 = time.perf_counter()
-            again = Evaluator(registry, default_metrics(registry, False), progress=False)
+            again = Evaluator(registry, default_metrics(registry, False), "inception-v3-fid", weights, progress=False)
             again.set_real(real, args.real)
             warm_real = time.perf_counter() - t1
             assert again.real_cached

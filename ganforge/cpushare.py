@@ -18,11 +18,13 @@ program) and leaves those cores alone.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,15 +59,18 @@ class Peer:
         return f"pid {self.pid}, {self.run_dir}, started {when}"
 
 
-def live_peers(folder: Path, own_pid: int) -> list[Peer]:
-    """The records of the other processes that are still running (stale records are removed)."""
+_serial = itertools.count()  # several runs can live in one process (notebooks, tests): one record each
+
+
+def live_peers(folder: Path, own_name: str = "") -> list[Peer]:
+    """The records of the other runs that are still running (stale records are removed)."""
     peers = []
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return peers
     for name in names:
-        if not name.endswith(".json") or name == f"{own_pid}.json":
+        if not name.endswith(".json") or name == own_name:
             continue
         path = folder / name
         try:
@@ -115,6 +120,17 @@ def _cpu_busy_seconds() -> float | None:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _release(fd: int, path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 class CpuShare:
     """One training process's place in the registry. ``threads`` is what it should use now."""
 
@@ -125,10 +141,11 @@ class CpuShare:
         self.run_dir, self.group = str(run_dir), group
         self.folder = folder or active_dir()
         self.pid = os.getpid()
+        self.name = f"{self.pid}-{next(_serial)}.json"
         self.started = time.time()
         self._fd: int | None = None
         self._next = 0.0
-        self._named: set[int] = set()
+        self._named: set[tuple[int, str]] = set()
         self._foreign = 0
         self._last_busy: tuple[float, float, float] | None = None
 
@@ -143,10 +160,17 @@ class CpuShare:
                 os.chmod(self.folder, 0o1777)  # every user of the machine can register (sticky: not delete)
             except OSError:
                 pass
-            path = self.folder / f"{self.pid}.json"
+            path = self.folder / self.name
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise
             self._fd = fd
+            # A run that is never closed (an exception, a TrainRun built by hand) must not hold a
+            # share of the cores for the rest of the process: close with the object.
+            self._finalizer = weakref.finalize(self, _release, fd, path)
         except OSError:
             self._fd = None  # an unwritable temp folder must never stop training
             return None
@@ -165,14 +189,9 @@ class CpuShare:
         os.write(self._fd, data)
 
     def close(self) -> None:
-        if self._fd is None:
-            return
-        try:
-            os.unlink(self.folder / f"{self.pid}.json")
-        except OSError:
-            pass
-        os.close(self._fd)
-        self._fd = None
+        if self._fd is not None:
+            self._finalizer()
+            self._fd = None
 
     # --- adapting --------------------------------------------------------------------------------
     def poll(self, now: float | None = None) -> str | None:
@@ -188,15 +207,15 @@ class CpuShare:
         return self._update()
 
     def _update(self, first: bool = False) -> str | None:
-        peers = live_peers(self.folder, self.pid)
+        peers = live_peers(self.folder, self.name)
         others = [p for p in peers if p.group != self.group]
         before = self.threads
         if not self.fixed:
             self.threads = min(self.cores, fair_share(self.cores, peers, self._foreign))
         if first or self.threads != before:
             self._write()
-        new = [p for p in others if p.pid not in self._named]
-        self._named = {p.pid for p in others}
+        new = [p for p in others if (p.pid, p.run_dir) not in self._named]
+        self._named = {(p.pid, p.run_dir) for p in others}
         if self.fixed:
             if new:
                 return (f"another ganforge run shares this CPU ({new[0].describe()}); this run keeps its fixed "
@@ -234,7 +253,7 @@ class CpuShare:
         now, busy1, own1 = self._last_busy
         elapsed = now - then
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / elapsed
-        registered = sum(min(p.threads, self.cores) for p in live_peers(self.folder, self.pid))
+        registered = sum(min(p.threads, self.cores) for p in live_peers(self.folder, self.name))
         foreign = max(0.0, others - registered)
         # Outside a band around the current value, move to the nearest whole core (0.6 rounds up).
         if foreign >= self._foreign + BUSY_HIGH or foreign <= self._foreign - 1 + BUSY_LOW:

@@ -337,8 +337,8 @@ class TrainingEvaluator:
     @classmethod
     def create(cls, run, notice=None) -> "TrainingEvaluator | None":
         cfg = getattr(run.recipe, "eval", None)
-        if cfg is None or cfg.every <= 0:
-            return None
+        if cfg is None or cfg.every <= 0 or run.recipe.train.steps < cfg.every:
+            return None  # off, or a run too short to be scored: nothing to load
         return cls(run, cfg, notice)
 
     def __init__(self, run, cfg, notice=None):
@@ -369,6 +369,12 @@ class TrainingEvaluator:
             self.sources = None
             domain = algo.domains[0]
             real, label = _all_images(run.data[domain]), f"{data_label(run.recipe)} (training data)"
+        if len(real) < MIN_REAL and cfg.if_missing == "skip":
+            # A recipe that scores by default, trained on a user's tiny folder: train on, unscored.
+            if notice is not None:
+                notice(f"scores during training skipped: only {len(real)} real image(s) in {label}, scores need "
+                       f"at least {MIN_REAL} (--set eval.every=0 silences this)")
+            return
         evaluator.set_real(real, label)
         self.key, self.higher = evaluator.primary(cfg.metric)
         self.evaluator = evaluator

@@ -67,11 +67,11 @@ def test_a_run_takes_half_of_two_cores_beside_another_and_names_it(tmp_path, spa
     try:
         assert share.threads == 1
         assert f"pid {other.pid}" in note and "runs/other-run" in note and "1 of 2 threads" in note
-        record = json.loads((tmp_path / "active" / f"{os.getpid()}.json").read_text())
+        record = json.loads((tmp_path / "active" / share.name).read_text())
         assert record["threads"] == 1 and record["fixed"] is False and record["run_dir"] == str(tmp_path / "mine")
     finally:
         share.close()
-    assert not (tmp_path / "active" / f"{os.getpid()}.json").exists()
+    assert not (tmp_path / "active" / share.name).exists()
 
 
 def test_a_killed_run_gives_its_cores_back_and_its_record_is_removed(tmp_path, spawn):
@@ -85,7 +85,7 @@ def test_a_killed_run_gives_its_cores_back_and_its_record_is_removed(tmp_path, s
         other.wait()
         note = share.poll(now=time.monotonic() + 10)
         assert share.threads == 2 and "back to 2 threads" in note
-        assert not (tmp_path / "active" / f"{other.pid}.json").exists()
+        assert not list((tmp_path / "active").glob(f"{other.pid}-*.json"))
     finally:
         share.close()
 
@@ -127,11 +127,26 @@ def test_processes_of_one_run_split_the_cores_without_warning_about_each_other(t
         share.close()
 
 
+def test_runs_in_one_process_count_each_other_and_a_forgotten_one_is_released(tmp_path):
+    import gc
+
+    first = CpuShare(tmp_path / "a", group="a", cores=2, folder=tmp_path / "active")
+    first.start()
+    second = CpuShare(tmp_path / "b", group="b", cores=2, folder=tmp_path / "active")
+    second.start()  # must not block on the first one's lock
+    assert second.threads == 1
+    del first  # never closed (e.g. a TrainRun built by hand): released with the object
+    gc.collect()
+    assert second.poll(now=time.monotonic() + 10) is not None and second.threads == 2
+    second.close()
+    assert not list((tmp_path / "active").iterdir())
+
+
 def test_garbage_and_unwritable_registries_never_stop_a_run(tmp_path):
     folder = tmp_path / "active"
     folder.mkdir()
     (folder / "123.json").write_text("{not json")  # nobody holds its lock: a stale record
-    assert live_peers(folder, os.getpid()) == [] and not (folder / "123.json").exists()
+    assert live_peers(folder) == [] and not (folder / "123.json").exists()
     blocked = tmp_path / "file"
     blocked.write_text("")
     share = CpuShare(tmp_path / "mine", group="mine", cores=2, folder=blocked / "active")
@@ -151,4 +166,4 @@ def test_training_beside_another_run_uses_its_share_and_says_so(tmp_path, spawn,
                      "--set", "log.gif=false", "--set", "train.threads=0", env={"OMP_NUM_THREADS": None})
     ok(result)
     assert f"pid {other.pid}" in result.output and f"using {available_cores() // 2} of {available_cores()} threads" in result.output
-    assert list((tmp_path / "active").iterdir()) == [tmp_path / "active" / f"{other.pid}.json"]
+    assert [p.name.split("-")[0] for p in (tmp_path / "active").iterdir()] == [str(other.pid)]
