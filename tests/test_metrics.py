@@ -84,6 +84,13 @@ def test_kid_subset_size_adapts_to_small_sets(n_real, n_fake, size):
     assert out["kid_subset_size"] == size
 
 
+def test_kid_of_two_whole_sets_of_the_subset_size_is_one_value_without_a_fake_spread():
+    real, fake = _features(25, 4, 0), _features(25, 4, 1, shift=0.3)
+    out = maths.kid(real, fake, subsets=100)
+    assert out["kid_subsets"] == 1 and out["kid_std"] == 0.0
+    assert out["kid"] == pytest.approx(_mmd_brute(real.numpy(), fake.numpy()), rel=1e-9)
+
+
 def test_kid_of_identical_distributions_is_near_zero_and_of_shifted_ones_positive():
     a, b = _features(400, 8, 0), _features(400, 8, 1)
     same = maths.kid(a, b, subsets=20)["kid"]

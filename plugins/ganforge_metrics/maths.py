@@ -57,6 +57,8 @@ def mmd2_unbiased(x: Tensor, y: Tensor) -> float:
 def kid(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict[str, float]:
     r, f = _f64(real), _f64(fake)
     size = kid_subset_size(len(r), len(f), subset_size)
+    if size == len(r) == len(f):
+        subsets = 1  # every "subset" would be both whole sets: one value, no spread to report
     g = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(subsets):
