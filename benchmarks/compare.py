@@ -251,6 +251,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="2 timed steps after 1 warm-up, 1 round, 1-step commands: a smoke test")
     p.add_argument("--peak-size", type=int, default=3072, help="side of the square matmuls that measure the peak")
     p.add_argument("--json", type=Path, help="write all measurements to this file")
+    p.add_argument("--report", type=Path, nargs="+", metavar="JSON", help="measure nothing: print the README block of saved --json files")
     args = p.parse_args(argv)
     for key in ("steps", "rounds", "threads", "peak_size"):
         value = getattr(args, key)
@@ -287,8 +288,30 @@ def data_root() -> Path:
     return Path(root)
 
 
+def report(path: Path) -> str:
+    """A saved run as markdown: conditions, the table and every round's images/s."""
+    saved = json.loads(path.read_text())
+    meta, results = saved["meta"], saved["results"]
+    peaks = meta["peak_gflop_per_s"]
+    rounds = "; ".join(
+        f"{name} ({r['timed_steps']} timed steps): reference " + " / ".join(f"{v:.2f}" for v in r["images_per_s"]["reference"])
+        + ", ganforge " + " / ".join(f"{v:.2f}" for v in r["images_per_s"]["ganforge"])
+        for name, r in results.items()
+    )
+    return "\n".join([
+        f"**{meta['precision']}**, measured {meta['date']}, {meta['cpu']}, torch {meta['torch']}, {meta['threads']} threads, "
+        f"median of {meta['rounds']} rounds after {meta['warmup']} warm-up steps, reference DataLoader workers {meta['workers']}; "
+        f"matmul peak on these threads: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s "
+        f"(% of peak: of the {meta['precision']} one).",
+        "", table(saved["summary"], results), "", f"Per round (images/s): {rounds}.", "",
+    ])
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.report:
+        print("\n".join(report(p) for p in args.report))
+        return
     data = data_root()
     torch.set_num_threads(args.threads)
     peaks = {"fp32": matmul_peak(torch.float32, args.peak_size), "bf16": matmul_peak(torch.bfloat16, args.peak_size)}
