@@ -202,7 +202,7 @@ class Algorithm:
         """Where `ganforge eval` finds a direction's inputs in the training data and the real images
         its translations should resemble, as ``((domain, field), (domain, field))``. The default
         reads a direction SOURCE2TARGET as two domains (``"a2b"``: images of ``a`` -> images of
-        ``b``); paired algorithms override it (pix2pix: the pairs' ``image`` -> their ``target``)."""
+        ``b``); paired algorithms override it (e.g. the pairs' ``image`` -> their ``target``)."""
         src, _, dst = direction.partition("2")
         if not src or not dst:
             raise ValueError(f"a direction is SOURCE2TARGET (e.g. a2b), got '{direction}'")

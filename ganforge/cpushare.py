@@ -203,11 +203,13 @@ class CpuShare:
         if now < self._next:
             return None
         self._next = now + INTERVAL_S
-        self._measure_foreign()
-        return self._update()
+        peers = live_peers(self.folder, self.name)  # one look serves both the load and the share
+        self._measure_foreign(peers)
+        return self._update(peers)
 
-    def _update(self, first: bool = False) -> str | None:
-        peers = live_peers(self.folder, self.name)
+    def _update(self, peers: list[Peer] | None = None, first: bool = False) -> str | None:
+        if peers is None:
+            peers = live_peers(self.folder, self.name)
         others = [p for p in peers if p.group != self.group]
         before = self.threads
         if not self.fixed:
@@ -239,7 +241,7 @@ class CpuShare:
             t = os.times()
             self._last_busy = (time.monotonic(), busy, t.user + t.system)
 
-    def _measure_foreign(self) -> None:
+    def _measure_foreign(self, peers: list[Peer]) -> None:
         """Cores kept busy by processes other than this one and the registered runs' fair shares,
         averaged since the last look, with hysteresis so noise does not flip the thread count."""
         if self._last_busy is None:
@@ -253,7 +255,7 @@ class CpuShare:
         now, busy1, own1 = self._last_busy
         elapsed = now - then
         others = max(0.0, (busy1 - busy0) - (own1 - own0)) / elapsed
-        registered = sum(min(p.threads, self.cores) for p in live_peers(self.folder, self.name))
+        registered = sum(min(p.threads, self.cores) for p in peers)
         foreign = max(0.0, others - registered)
         # Outside a band around the current value, move to the nearest whole core (0.6 rounds up).
         if foreign >= self._foreign + BUSY_HIGH or foreign <= self._foreign - 1 + BUSY_LOW:

@@ -66,8 +66,12 @@ def translation_data(algorithm: Any, direction: str, domains: dict) -> tuple[Ten
         if domain not in domains:
             raise MetricsError(f"the recipe's data has no domain '{domain}' (it has {', '.join(domains)})")
 
+    fetched: dict[str, dict[str, Tensor]] = {}  # a paired model reads both sides from one domain
+
     def field(domain: str, name: str) -> Tensor:
-        values = fetch_fields(domains[domain], torch.arange(len(domains[domain])))
+        if domain not in fetched:
+            fetched[domain] = fetch_fields(domains[domain], torch.arange(len(domains[domain])))
+        values = fetched[domain]
         if name not in values:
             raise MetricsError(f"the recipe's '{domain}' data has no field '{name}' (it has {', '.join(values)})")
         return values[name]

@@ -1,7 +1,7 @@
 """What this CPU can do fast: native bf16, and a quick measurement when it cannot.
 
 On a CPU without bf16 instructions (x86 without avx512_bf16 / amx_bf16, Arm without bf16), oneDNN
-emulates bf16 and autocast training becomes many times slower than fp32 (a DCGAN step ran 20x
+emulates bf16 and autocast training becomes many times slower than fp32 (a GAN training step ran 20x
 slower on an AVX2-only EPYC), where CPUs with the instructions ran it 1.3-1.4x faster.
 """
 

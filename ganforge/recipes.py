@@ -114,7 +114,7 @@ class EvalConfig:
     num: int = 500  # generated images (or translated sources) per evaluation
     extractor: str = "inception-v3-fid"  # feature extractor; only the standard one's scores are FID/KID
     seed: int = 0  # noise seed of the evaluation samples (the same noise at every evaluation)
-    if_missing: str = "skip"  # the feature network is not installed: "skip" scores (with a note) or "error"
+    if_missing: str = "skip"  # no feature network, or under 10 real images: "skip" scores (with a note) or "error"
 
     def __post_init__(self):
         if self.every < 0:
@@ -517,7 +517,7 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     log = problems.attempt(
         lambda: build_dataclass(LogConfig, _table(data, "log", origins, label), section="log", origin=origins.get))
     evaluation = problems.attempt(
-        lambda: _eval_config(registry, _table(data, "eval", origins, label), log or LogConfig(), origins, label))
+        lambda: _eval_config(registry, _table(data, "eval", origins, label), origins, label))
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         problems.errors.append(RecipeError(f"'seed' in recipe {origins.get('seed') or label} must be an integer, got {seed!r}"))
@@ -548,7 +548,7 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     )
 
 
-def _eval_config(registry: Registry, table: dict, log: LogConfig, origins: dict[str, str], label: str) -> EvalConfig:
+def _eval_config(registry: Registry, table: dict, origins: dict[str, str], label: str) -> EvalConfig:
     config = build_dataclass(EvalConfig, table, section="eval", origin=origins.get)
     if config.every > 0:
         where = _origin_of(origins, "eval") or label
