@@ -68,7 +68,8 @@ DECAY_SCHEDULE = "linear"  # what train.lr_decay_start < 1 means for groups that
 class TrainConfig:
     steps: int = 1000
     batch_size: int = 16
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    # "auto": bf16 autocast on a CPU with native bf16 instructions, fp32 elsewhere (ganforge.hardware).
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"
     # Shortcut: groups that name no [optim.GROUP.schedule] decay linearly to zero from this
     # fraction of training (1.0: they keep a constant rate).
     lr_decay_start: float = 1.0

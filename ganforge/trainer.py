@@ -34,6 +34,7 @@ from .checkpoint import (
 )
 from .components import adapt_loss
 from .cpushare import CpuShare
+from .hardware import resolve_precision
 from .config import config_to_dict
 from .errors import CheckpointError, DataError, PluginCodeError, TrainingError, TrainingInterrupted
 from .recipes import Recipe
@@ -94,8 +95,10 @@ class TrainRun:
         warnings.filterwarnings("ignore", message=".*broadcast_buffers.*deprecated")
         # cpu=True without CUDA: Accelerate otherwise ignores torchrun's environment on a CPU-only
         # machine and silently runs every process on its own (measured: world size 1 per process).
+        self.precision, self.precision_note = resolve_precision(recipe.train.mixed_precision, cuda=torch.cuda.is_available())
+        self.resumed_precision: str | None = None  # what the checkpoint resumed from trained in, when different
         self.accelerator = Accelerator(
-            mixed_precision=recipe.train.mixed_precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
+            mixed_precision=self.precision, kwargs_handlers=[ddp], cpu=not torch.cuda.is_available(),
             **accelerator_options(log_with, run_dir),
         )
         self.is_main = self.accelerator.is_main_process
@@ -386,6 +389,7 @@ class TrainRun:
             "lr_scale": self.lr_scale,
             "rollbacks": self.rollbacks,
             "world_size": self.world,
+            "mixed_precision": self.precision,
         }
         path = write_checkpoint(
             self.run_dir / CHECKPOINTS, self.step, model_tensors, model_meta, state_tensors, state_meta,
@@ -424,6 +428,10 @@ class TrainRun:
         self.lr_scale = float(state.json("lr_scale"))
         self.rollbacks = int(state.json("rollbacks"))
         self.step = int(model.meta["step"])
+        # A plain string (strings are stored as they are); absent in checkpoints from before it was recorded.
+        before = state.meta.get("mixed_precision")
+        if before is not None and before != self.precision:
+            self.resumed_precision = before
 
 
 def _env_threads() -> int:
@@ -547,8 +555,16 @@ def train(
             warning = bf16_warning()  # emulated bf16 is many times slower than fp32: say so, measured
             if warning:
                 say.line(warning)
+        if run.is_main and run.precision_note:
+            say.line(run.precision_note)
         if resume:
             say.line(f"resumed from {latest} at step {run.step}")
+            if run.resumed_precision is not None:
+                names = {"no": "fp32", "bf16": "bf16", "fp16": "fp16"}
+                say.line(f"this run trained in {names.get(run.resumed_precision, run.resumed_precision)} until step "
+                         f"{run.step} and continues in {names[run.precision]} (train.mixed_precision = "
+                         f"\"{recipe.train.mixed_precision}\" on this machine): it will not repeat the earlier "
+                         "numbers exactly")
         fixed = run.algorithm_call("progress_inputs", recipe.log.num_samples) if run.is_main else None
         scorer = evaluation.TrainingEvaluator.create(run, say.line)  # None unless the recipe has [eval] every > 0
         total = recipe.train.steps

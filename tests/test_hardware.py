@@ -4,6 +4,7 @@ one line at the start of training."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from _cli_helpers import CATS_TINY, ok, run_cli
 from ganforge import hardware
@@ -47,7 +48,56 @@ def test_emulated_bf16_training_warns_once_with_the_measured_slowdown(monkeypatc
     ok(result)
     lines = [line for line in result.output.splitlines() if "bf16 is emulated" in line]
     assert len(lines) == 1 and "19.7x slower than fp32" in lines[0] and "--mixed-precision no" in lines[0]
+    # Autocast computes in bf16 but keeps the state in fp32: weights, normalisation statistics and the
+    # optimisers' moments (benchmarks/bf16_sim.py: what bf16 changes is the arithmetic, not the state)
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "r" / "checkpoints" / "step-00000002" / "state.safetensors"), "pt") as fh:
+        dtypes = {k: fh.get_tensor(k).dtype for k in fh.keys()}
+    floats = {k for k, d in dtypes.items() if d.is_floating_point}
+    assert {k.split(".")[0] for k in floats} >= {"net", "optim"}, sorted(floats)[:5]
+    assert any("running_mean" in k for k in floats) and any("exp_avg_sq" in k for k in floats)
+    assert all(dtypes[k] == torch.float32 for k in floats), {k: dtypes[k] for k in floats if dtypes[k] != torch.float32}
     fp32 = run_cli("train", "--recipe", "dcgan-cats", "--steps", 2, "-o", tmp_path / "r2", *CATS_TINY,
                    "--set", "log.gif=false")
     ok(fp32)
     assert "bf16 is emulated" not in fp32.output
+
+
+@pytest.mark.parametrize("requested,cuda,native,expected", [
+    ("auto", False, True, "bf16"),   # native bf16 CPU: measured as good per step and faster
+    ("auto", False, False, "no"),    # emulated bf16 is many times slower: never the default there
+    ("auto", False, None, "no"),     # flags unknown: fp32
+    ("auto", True, True, "no"),      # GPUs: bf16's effect on quality not measured yet
+    ("bf16", False, False, "bf16"),  # an explicit choice is kept (and warned about elsewhere)
+    ("no", False, True, "no"),
+    ("fp16", True, False, "fp16"),
+])
+def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(monkeypatch, requested, cuda, native, expected):
+    monkeypatch.setattr(hardware, "native_bf16", lambda: native)
+    precision, note = hardware.resolve_precision(requested, cuda=cuda)
+    assert precision == expected
+    assert (note is not None) == (requested == "auto" and expected == "bf16")
+
+
+def test_auto_precision_says_what_it_chose_and_a_resume_elsewhere_says_what_changed(monkeypatch, tmp_path):
+    from safetensors import safe_open
+
+    run = tmp_path / "r"
+    args = ("--recipe", "dcgan-cats", "--steps", 4, *CATS_TINY, "--set", "log.gif=false",
+            "--set", "log.checkpoint_every=2", "--mixed-precision", "auto")
+    monkeypatch.setattr(hardware, "native_bf16", lambda: True)
+    first = run_cli("train", *args, "-o", run, "--stop-at", 2)
+    ok(first)
+    assert sum("mixed precision: bf16 (auto" in line for line in first.output.splitlines()) == 1
+    with safe_open(str(run / "checkpoints" / "step-00000002" / "state.safetensors"), "pt") as fh:
+        assert fh.metadata()["mixed_precision"] == "bf16"
+    # The same run continued on a CPU without native bf16: auto now means fp32, and it says so.
+    monkeypatch.setattr(hardware, "native_bf16", lambda: False)
+    second = run_cli("train", "--resume", run, "--set", "log.gif=false")
+    ok(second)
+    assert "mixed precision: bf16" not in second.output
+    changed = [line for line in second.output.splitlines() if "trained in bf16 until step 2" in line]
+    assert len(changed) == 1 and "continues in fp32" in changed[0]
+    with safe_open(str(run / "checkpoints" / "step-00000004" / "state.safetensors"), "pt") as fh:
+        assert fh.metadata()["mixed_precision"] == "no"

@@ -358,7 +358,7 @@ def test_unknown_component_names_the_key_and_file(registry, tmp_path):
         ("[generator]\nbetas = [0.5]\n", "option 'generator.betas' (set in {path}) must be a list of 2 values, each a number"),
         ('[generator]\nchannels = ["a"]\n', "option 'generator.channels' (set in {path}) must be a list of values, each an integer"),
         ("[generator]\nlabel = 3\n", "option 'generator.label' (set in {path}) must be a string, got 3"),
-        ('[train]\nmixed_precision = "fp8"\n', "option 'train.mixed_precision' (set in {path}) must be one of 'no', 'bf16', 'fp16'"),
+        ('[train]\nmixed_precision = "fp8"\n', "option 'train.mixed_precision' (set in {path}) must be one of 'no', 'bf16', 'fp16', 'auto'"),
         ("seed = 1.5\n", "'seed' in recipe {path} must be an integer"),
         ("train = 3\n", "'train' in recipe {path} must be a table"),
         ("[optim]\ngenerator = 3\n", "'optim.generator' in recipe {path} must be a table"),

@@ -19,7 +19,7 @@ def train_command(
     overrides: common.Overrides = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="The run directory (default: runs/RECIPE-TIMESTAMP).")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory from its latest checkpoint.")] = None,
-    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="no, bf16 or fp16 (overrides train.mixed_precision).")] = None,
+    mixed_precision: Annotated[Optional[str], typer.Option("--mixed-precision", help="no, bf16, fp16 or auto (bf16 on CPUs with native bf16, else fp32; overrides train.mixed_precision).")] = None,
     stop_at: Annotated[Optional[int], typer.Option("--stop-at", help="Stop with a checkpoint after this step, as if interrupted; continue later with --resume.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     log_with: Annotated[Optional[list[str]], typer.Option("--log-with", help="Also log to an experiment tracker: tensorboard, wandb or mlflow (repeatable; logs in RUN/logs).")] = None,
@@ -39,8 +39,8 @@ def train_command(
                 raise RecipeError(f"--steps must be a positive integer, got {steps}")
             sets.append(f"train.steps={steps}")
         if mixed_precision is not None:
-            if mixed_precision not in ("no", "bf16", "fp16"):
-                raise RecipeError(f"--mixed-precision must be no, bf16 or fp16, got '{mixed_precision}'")
+            if mixed_precision not in ("no", "bf16", "fp16", "auto"):
+                raise RecipeError(f"--mixed-precision must be no, bf16, fp16 or auto, got '{mixed_precision}'")
             sets.append(f'train.mixed_precision="{mixed_precision}"')
         if stop_at is not None and stop_at <= 0:
             raise RecipeError(f"--stop-at must be a positive step number, got {stop_at}")
