@@ -80,7 +80,7 @@ def rescale_time(bf: dict, fp: dict, speedup: float) -> None:
 
 
 def report(out: Path, seeds: list[int], figure: Path | None, low: str = "bf16", speedup: float | None = None,
-           fp32_steps: int | None = None) -> None:
+           fp32_steps: int | None = None, recipe: str = "dcgan-cats") -> None:
     runs = {(p, s): read_run(run_dir(out, p, s)) for s in seeds for p in ("no", low)}
     if low == "sim":
         for s in seeds:
@@ -107,6 +107,16 @@ def report(out: Path, seeds: list[int], figure: Path | None, low: str = "bf16", 
         print(f"| {s} | {ratio} | ({last['step']}) {last['kid']:.3f} | "
               f"{same_step['kid']:.3f} | {last['kid']:.3f} ({last['step']}, {fp_s:.0f}) | "
               f"{same_time['kid']:.3f} ({same_time['step']}, {same_time['train_s']:.0f}) |")
+    scored = sorted((out.glob("*/eval500-*.json")))
+    if scored:  # optional: `ganforge eval CKPT -n 500 -o RUN/eval500-STEP.json` on chosen checkpoints
+        print("\nscored afterwards (`ganforge eval`, more images than in training):\n")
+        print("| run | step | generated vs real | KID | FID |")
+        print("|---|---|---|---|---|")
+        for path in scored:
+            r = json.loads(path.read_text())
+            sc = r["scores"]
+            print(f"| {path.parent.name} | {r['step']} | {r['num_generated']} vs {r['num_real']} | "
+                  f"{sc['kid']:.3f} +- {sc.get('kid_std', 0):.3f} | {sc.get('fid', float('nan')):.1f} |")
     if figure:
         import matplotlib
 
@@ -117,8 +127,9 @@ def report(out: Path, seeds: list[int], figure: Path | None, low: str = "bf16", 
         for (p, s), r in runs.items():
             ax.plot([e["step"] for e in r["evals"]], [e["kid"] for e in r["evals"]], marker="o",
                     color="tab:blue" if p == "no" else "tab:orange", linestyle="-" if s == seeds[0] else "--",
-                    label=f"{NAMES[p]} seed {s}")
+                    label=f"{'bf16 (simulated)' if p == 'sim' else NAMES[p]} seed {s}")
         ax.set_xlabel("training step")
+        ax.set_title(f"{recipe}: KID during training", fontsize=10)
         ax.set_ylabel("KID (lower is better)")
         ax.grid(alpha=0.3)
         ax.legend()
@@ -148,7 +159,7 @@ def main() -> None:
         for s in args.seeds:
             train(args.out, args.recipe, s, "no", args.steps)
             train(args.out, args.recipe, s, low, args.bf16_steps)
-    report(args.out, args.seeds, args.figure, low, args.speedup, args.fp32_steps)
+    report(args.out, args.seeds, args.figure, low, args.speedup, args.fp32_steps, args.recipe)
 
 
 if __name__ == "__main__":
