@@ -33,8 +33,6 @@ import sys
 from pathlib import Path
 
 GANFORGE = [sys.executable, "-m", "ganforge"]
-
-
 SIMULATOR = [sys.executable, str(Path(__file__).with_name("bf16_sim.py"))]
 NAMES = {"no": "fp32", "bf16": "bf16", "sim": "sim"}  # run folders: fp32-sN, bf16-sN, sim-sN
 
@@ -60,8 +58,7 @@ def read_run(path: Path) -> dict:
     for r in rows:
         if "eval" in r:
             scoring += r.get("eval_seconds", 0.0)
-            evals.append({"step": r["step"], "train_s": r["time"] - scoring, "kid": r["eval"]["kid"],
-                          "kid_std": r["eval"].get("kid_std", 0.0)})
+            evals.append({"step": r["step"], "train_s": r["time"] - scoring, "kid": r["eval"]["kid"]})
     last = max(r["step"] for r in rows)
     total = max(r["time"] for r in rows if "time" in r) - scoring
     return {"speed": speed, "evals": evals, "steps": last, "train_s": total}

@@ -82,9 +82,10 @@ def uninstall() -> None:
 
 
 @contextlib.contextmanager
-def active():
+def active(on: bool = True):
+    """Inside: the patched ops simulate bf16 (on) or run plain fp32 (off)."""
     before = getattr(_active, "on", False)
-    _active.on = True
+    _active.on = on
     try:
         yield
     finally:
@@ -103,12 +104,8 @@ def keep_fp32(net: nn.Module, which: set[str]) -> None:
         forward = layer.forward
 
         def fp32_forward(*args, _forward=forward, **kwargs):
-            before = getattr(_active, "on", False)
-            _active.on = False
-            try:
+            with active(False):
                 return _forward(*args, **kwargs)
-            finally:
-                _active.on = before
 
         layer.forward = fp32_forward
 
