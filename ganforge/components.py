@@ -34,6 +34,10 @@ class AdversarialLoss(nn.Module):
     for ganforge 0.1 define ``g_loss(self, fake_out)`` only; the trainer adapts them, so algorithms
     always call ``g_loss(fake_out, real_out)``.
 
+    A loss that keeps state between steps (running averages, as LeCam does) holds it in buffers:
+    the trainer stores the loss's ``state_dict()`` in every training checkpoint. ``log_values()``,
+    when defined, adds scalars to every logged row.
+
     ``penalty`` is for objectives that regularise the critic itself (WGAN-GP): it receives the
     critic as a callable (augmentation already folded in) and the real and fake batches, and the
     algorithm adds what it returns to the discriminator loss. Most losses leave it at ``None``.
@@ -100,6 +104,14 @@ class Augmentation:
 
     Randomness must come from torch's global generator (the trainer seeds and checkpoints it),
     so runs are reproducible and resume exactly.
+
+    Optional, for augmentations that adapt while training (ADA):
+
+    - ``observe(scores)``: receives the discriminator's raw outputs on the step's (augmented) real
+      images, detached, each time an algorithm calls ``run.report_real_scores``;
+    - ``state_dict()`` / ``load_state_dict(state)``: tensors the trainer stores in every training
+      checkpoint and restores on resume;
+    - ``log_values()``: scalars added to every logged row (e.g. the current probability).
     """
 
     stage: ClassVar[str] = "step"
@@ -120,6 +132,8 @@ class Capabilities:
     - ``directions``: named translation directions (``Algorithm.translator``), e.g. ``("a2b", "b2a")``.
     - ``sample_inputs``: ``sample`` shows translations of source images (given by the user, or the
       recipe's data) instead of noise samples.
+    - ``truncation``: ``sample`` honours ``SampleRequest.truncation`` (the truncation trick: latents
+      pulled towards their average, trading variety for fidelity).
     """
 
     sample: bool = False
@@ -127,6 +141,7 @@ class Capabilities:
     interpolate: bool = False
     directions: tuple[str, ...] = ()
     sample_inputs: bool = False
+    truncation: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,14 +149,16 @@ class SampleRequest:
     """What `ganforge sample` asks of an algorithm.
 
     ``num`` images (or source images), ``seed`` for the noise, ``class_index`` (None: the
-    algorithm's default, e.g. one row per class), and ``inputs``: source images per domain
-    (``{"input": images}`` for the user's own images) when ``Capabilities.sample_inputs``.
+    algorithm's default, e.g. one row per class), ``inputs``: source images per domain
+    (``{"input": images}`` for the user's own images) when ``Capabilities.sample_inputs``, and
+    ``truncation`` in (0, 1] (None: none) when ``Capabilities.truncation``.
     """
 
     num: int
     seed: int = 0
     class_index: int | None = None
     inputs: dict[str, Tensor] | None = None
+    truncation: float | None = None
 
 
 class Algorithm:

@@ -26,6 +26,7 @@ from .registry import Registry, plugin_code
 
 STANDARD_EXTRACTOR = "inception-v3-fid"
 DEFAULT_METRICS = ("fid", "kid", "precision-recall")
+SAMPLE_METRICS = ("memorisation",)  # noise-to-image models only: do samples copy training images?
 PAIR_METRICS = ("structure",)
 MIN_REAL = 10  # fewer real images than this give scores too noisy to mean anything
 BEST_RECORD = "best.json"
@@ -95,6 +96,7 @@ class EvalResult:
     seed: int = 0
     real_cached: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
+    per_sample: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> name -> one value per image
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -131,6 +133,7 @@ class Evaluator:
         self.standard = bool(getattr(self.extractor, "standard", False))
         self.real: Tensor | None = None
         self.real_features: Tensor | None = None
+        self.per_sample: dict[str, dict[str, list]] = {}
         self.real_source = ""
         self.real_cached = False
         self.real_seconds = 0.0
@@ -162,9 +165,11 @@ class Evaluator:
             self.real_seconds = time.perf_counter() - t0
 
     def score(self, generated: Tensor, *, sources: Tensor | None = None) -> tuple[dict[str, float], dict[str, float]]:
-        """Scores of generated images (and of source/translation pairs); returns (scores, seconds)."""
+        """Scores of generated images (and of source/translation pairs); returns (scores, seconds).
+        Per-image values of metrics that have them are left in ``self.per_sample``."""
         seconds: dict[str, float] = {}
         scores: dict[str, float] = {}
+        self.per_sample: dict[str, dict[str, list]] = {}
         fake_features = None
         if self.needs_features:
             assert self.real_features is not None, "set_real() first"
@@ -187,6 +192,8 @@ class Evaluator:
                     raise MetricsError(f"metric '{name}' needs at least {need} images per set, got {n_real} real and {n_fake} generated")
                 with plugin_code(self.components[name], "computing scores"):
                     values = metric.compute(self.real_features, fake_features)
+                    if callable(getattr(metric, "per_sample", None)):
+                        self.per_sample[name] = dict(metric.per_sample(self.real_features, fake_features))
             with plugin_code(self.components[name], "returning its scores"):
                 for key, value in values.items():
                     scores[score_key(metric, key, self.extractor_name, self.standard)] = float(value)
@@ -211,14 +218,15 @@ def data_label(recipe, domain: str | None = None) -> str:
 
 def default_metrics(registry: Registry, translation: bool) -> list[str]:
     names = [m for m in DEFAULT_METRICS if registry.has("metric", m)]
-    if translation:
-        names += [m for m in PAIR_METRICS if registry.has("metric", m)]
-    return names
+    extra = PAIR_METRICS if translation else SAMPLE_METRICS
+    return names + [m for m in extra if registry.has("metric", m)]
 
 
 def evaluate_checkpoint(evaluator: Evaluator, loaded: Any, *, num: int, seed: int = 0,
-                        sources: Tensor | None = None, direction: str | None = None) -> EvalResult:
-    """Score one loaded checkpoint (``ganforge.inference.load_for_inference``) against ``evaluator``'s real set."""
+                        sources: Tensor | None = None, direction: str | None = None,
+                        nearest_image: Path | None = None) -> EvalResult:
+    """Score one loaded checkpoint (``ganforge.inference.load_for_inference``) against ``evaluator``'s real set;
+    with ``nearest_image``, also draw the samples closest to training images beside them (memorisation)."""
     t0 = time.perf_counter()
     if sources is not None:
         sources = sources[:num]
@@ -227,17 +235,42 @@ def evaluate_checkpoint(evaluator: Evaluator, loaded: Any, *, num: int, seed: in
         images = generate(loaded.algorithm, loaded.nets, num, seed, sources=sources, direction=direction)
     gen_seconds = time.perf_counter() - t0
     scores, seconds = evaluator.score(images, sources=sources)
+    near = evaluator.per_sample.get("memorisation")
+    if nearest_image is not None and near and evaluator.real is not None:
+        write_nearest(nearest_image, images, evaluator.real, near)
     return EvalResult(
         step=int(loaded.step), scores=scores, extractor=evaluator.extractor_name, standard=evaluator.standard,
         network=evaluator.extractor.describe(), num_generated=len(images), num_real=len(evaluator.real),
         real_source=evaluator.real_source, checkpoint=str(getattr(loaded, "path", "")), direction=direction, seed=seed,
-        real_cached=evaluator.real_cached,
+        real_cached=evaluator.real_cached, per_sample=dict(evaluator.per_sample),
         seconds={"generate": round(gen_seconds, 3), "real_features": round(evaluator.real_seconds, 3),
                  **{k: round(v, 3) for k, v in seconds.items()}},
     )
 
 
 # --- presentation ----------------------------------------------------------------------------------
+def write_nearest(path: Path, generated: Tensor, real: Tensor, near: dict[str, list], count: int = 8) -> Path:
+    """The ``count`` samples closest to a training image (smallest distance ratio), top row, above
+    their nearest training images: a look at what the memorisation scores mean."""
+    from .images import save_image_grid
+
+    order = sorted(range(len(near["ratio"])), key=lambda i: near["ratio"][i])[:count]
+    top = generated[order]
+    bottom = real[[near["nearest_index"][i] for i in order]].float()
+    return save_image_grid(torch.cat([top, bottom]), path, nrow=len(order))
+
+
+def memorisation_line(scores: dict[str, float], num: int) -> str | None:
+    """One sentence on the memorisation scores, for the console."""
+    key = next((k for k in scores if k.endswith("memorisation_closer")), None)
+    if key is None:
+        return None
+    prefix = key[: -len("memorisation_closer")]
+    copies = int(scores.get(prefix + "memorisation_copies", 0))
+    return (f"memorisation: {scores[key]:.0%} of {num} samples are closer to a training image than it is to any other "
+            f"training image; {copies} near-cop{'y' if copies == 1 else 'ies'} (under half that distance)")
+
+
 def _is_detail(key: str, scores: dict[str, float]) -> bool:
     for suffix in ("_std", "_subset_size", "_subsets"):
         if key.endswith(suffix) and key[: -len(suffix)] in scores:

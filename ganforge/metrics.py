@@ -81,6 +81,10 @@ class Metric:
     ``higher_is_better`` its direction. ``generic`` renames key prefixes when the features do not come
     from the standard network (``{"fid": "fd"}``: Frechet distance in another feature space).
     ``min_images`` is the fewest images per set the metric accepts.
+
+    A feature metric may also define ``per_sample(real, fake) -> {name: list}``: one value per
+    generated image (e.g. the distance to its nearest training image), written to the evaluation's
+    JSON beside the scores.
     """
 
     inputs: ClassVar[str] = "features"

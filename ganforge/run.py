@@ -11,7 +11,9 @@ An algorithm receives a :class:`Run` in every call (``setup``, ``train_step``, `
 - ``next_batch()`` (a :class:`Batch`: the next real images of every domain the algorithm declares,
   with their fields, on the device, real-stage augmentation applied) and ``fixed_batch(num)``
   (the first ``num`` items of each domain, un-augmented, for progress grids);
-- ``augment(x)`` (the in-step, differentiable augmentations for every discriminator input);
+- ``augment(x)`` (the in-step, differentiable augmentations for every discriminator input) and
+  ``report_real_scores(scores)`` (call it in every discriminator update with D's raw outputs on the
+  augmented real batch: adaptive augmentations such as ADA learn their strength from them);
 - ``data`` (a :class:`DatasetInfo`: domains, fields, class names, image size), ``device``,
   ``step``, ``total_steps``, ``seed``, ``rank``, ``world_size``, ``is_main``.
 
@@ -205,6 +207,10 @@ class Run:
 
     def augment(self, x: Tensor) -> Tensor:
         return self._t.augment(x)
+
+    def report_real_scores(self, scores: Tensor) -> None:
+        """D's raw outputs on this update's (augmented) real images, for adaptive augmentations."""
+        self._t.report_real_scores(scores)
 
     @property
     def data(self) -> DatasetInfo:

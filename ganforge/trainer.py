@@ -124,6 +124,7 @@ class TrainRun:
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.components: dict[str, object] = {}
+        self.augmentations: dict[str, object] = {}
         self.api = Run(self)  # the only view of this run that algorithms get
 
     # --- what the run interface (ganforge.run.Run) exposes ----------------------------------------
@@ -135,6 +136,33 @@ class TrainRun:
         for aug in self.step_augment:
             x = aug(x)
         return x
+
+    def report_real_scores(self, scores: torch.Tensor) -> None:
+        """Hand D's outputs on real images to the augmentations that adapt (ADA). Under several
+        processes every one sees the scores of all, so their augmentation strengths stay equal."""
+        observers = [a for a in self.step_augment if callable(getattr(a, "observe", None))]
+        if not observers:
+            return
+        scores = scores.detach().float().flatten()
+        if self.world > 1:
+            scores = self.accelerator.gather(scores)
+        for aug in observers:
+            aug.observe(scores)
+
+    def stateful_parts(self) -> dict[str, Any]:
+        """Augmentations and components (losses) whose state must survive a resume, by checkpoint prefix."""
+        parts = {f"aug.{name}": aug for name, aug in self.augmentations.items()}
+        parts.update({f"comp.{section}": comp for section, comp in self.components.items()})
+        return {prefix: part for prefix, part in parts.items() if callable(getattr(part, "state_dict", None))}
+
+    def part_logs(self) -> dict[str, float]:
+        """Scalars augmentations and losses report each step (``log_values()``), e.g. ADA's probability."""
+        logs: dict[str, float] = {}
+        for part in [*self.augmentations.values(), *self.components.values()]:
+            values = getattr(part, "log_values", None)
+            if callable(values):
+                logs.update({str(k): float(v) for k, v in values().items()})
+        return logs
 
     def next_batch(self) -> Batch:
         fields = {}
@@ -215,7 +243,8 @@ class TrainRun:
             for d in algo.domains
         }
 
-        augs = [registry.get("augmentation", p.name).build(p.config) for p in recipe.augment]
+        self.augmentations = {p.name: registry.get("augmentation", p.name).build(p.config) for p in recipe.augment}
+        augs = list(self.augmentations.values())
         self.real_augment = [a for a in augs if getattr(a, "stage", "step") == "real"]
         self.step_augment = [a for a in augs if getattr(a, "stage", "step") != "real"]
 
@@ -276,10 +305,13 @@ class TrainRun:
         handles = []
         for role, comp in self.role_components.items():
             def hook(module, inputs, output, comp=comp, role=role):
+                if getattr(module, "multiple_outputs", False) and isinstance(output, (tuple, list)):
+                    output = output[0] if output and all(isinstance(o, torch.Tensor) for o in output) else output
                 if not isinstance(output, torch.Tensor):
                     raise PluginCodeError(
                         f"{comp.label} returned a {type(output).__name__} from forward (as '{role}'), not a tensor",
-                        hint="a generator returns images [B, 3, H, W]; a discriminator returns scores [B, ...]",
+                        hint="a generator returns images [B, 3, H, W]; a discriminator returns scores [B, ...] "
+                        "(a network that returns a tuple of tensors declares `multiple_outputs = True`)",
                     )
             handles.append(self.unwrap(role).register_forward_hook(hook))
         return handles
@@ -356,6 +388,10 @@ class TrainRun:
         sampler_states = self._per_process({d: s.state() for d, s in self.samplers.items()})
         rng_states = self._per_process(self._rng_state())
         algo_states = self._per_process({k: v.cpu() for k, v in self.algorithm.state_dict().items()})
+        part_states = self._per_process({
+            f"{prefix}.{k}": v.detach().cpu() for prefix, part in self.stateful_parts().items()
+            for k, v in part.state_dict().items() if torch.is_tensor(v)
+        })
         if not self.is_main:
             self.accelerator.wait_for_everyone()
             return None
@@ -382,6 +418,9 @@ class TrainRun:
         for rank, algo_state in enumerate(algo_states):  # per process: e.g. each has its own image pool
             for key, value in algo_state.items():
                 state_tensors[f"algo.{rank}.{key}"] = value
+        for rank, part_state in enumerate(part_states):  # ADA's probability, LeCam's averages, ...
+            for key, value in part_state.items():
+                state_tensors[f"parts.{rank}.{key}"] = value
         state_meta = {
             "optim_param_groups": optim_meta,
             "samplers": sampler_states,
@@ -421,6 +460,13 @@ class TrainRun:
             except (ValueError, KeyError, RuntimeError) as exc:
                 raise CheckpointError(f"{state.path}: optimiser '{group}' state does not fit this recipe ({exc})") from None
         self.algorithm.load_state_dict(split_prefix(state.tensors, f"algo.{self.rank}"))
+        for prefix, part in self.stateful_parts().items():
+            saved = split_prefix(state.tensors, f"parts.{self.rank}.{prefix}")
+            if saved:  # absent in checkpoints from before the part kept state
+                try:
+                    part.load_state_dict(saved)
+                except (RuntimeError, KeyError, ValueError) as exc:
+                    raise CheckpointError(f"{state.path}: the state of {prefix} does not fit this recipe ({exc})") from None
         samplers = state.json("samplers")[self.rank]
         for domain, sampler in self.samplers.items():
             sampler.load_state(samplers[domain])
@@ -579,7 +625,7 @@ def train(
                 finally:
                     for handle in checks:
                         handle.remove()
-                logs = _scalars(run, logs)
+                logs = {**_scalars(run, logs), **run.part_logs()}
                 bad = _finite(logs)
                 if run.world > 1 and _agree_stop(run, bad is not None) and bad is None:
                     # Every process must take the same branch (stop or roll back), or they fall out of step.

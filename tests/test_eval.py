@@ -61,7 +61,9 @@ def test_eval_prints_a_table_and_writes_json_that_matches_it(cats_run, tmp_path)
     assert data["extractor"] == "pixels" and data["standard"] is False
     # Not the standard network: no score may be called FID or KID.
     assert set(data["scores"]) == {"pixels/fd", "pixels/kd", "pixels/kd_std", "pixels/kd_subset_size",
-                                   "pixels/kd_subsets", "pixels/precision", "pixels/recall"}
+                                   "pixels/kd_subsets", "pixels/precision", "pixels/recall",
+                                   "pixels/memorisation_closer", "pixels/memorisation_copies",
+                                   "pixels/memorisation_ratio"}
     assert data["scores"]["pixels/kd_subset_size"] == 60  # adapted to the smaller set
     from ganforge.evaluation import format_value
 
@@ -70,6 +72,43 @@ def test_eval_prints_a_table_and_writes_json_that_matches_it(cats_run, tmp_path)
         assert format_value(data["scores"][key]) in row, (key, row)
     assert "subsets of 60 x 100" in result.stdout
     assert "fid" not in result.stdout.lower().replace("not fid's network", "")
+
+
+def test_eval_reports_each_samples_nearest_training_image(cats_run, tmp_path):
+    """Memorisation: every sample gets its nearest training image, the summary says how many come
+    closer than the training images are to each other, and a picture shows the closest ones."""
+    out = tmp_path / "scores.json"
+    result = run_cli("eval", cats_run, "-n", 30, "-o", out, *PIX)
+    ok(result)
+    data = json.loads(out.read_text())
+    near = data["per_sample"]["memorisation"]
+    assert len(near["nearest_distance"]) == len(near["nearest_index"]) == len(near["ratio"]) == 30
+    assert all(0 <= i < 179 for i in near["nearest_index"])
+    assert data["scores"]["pixels/memorisation_copies"] == sum(near["near_copy"])
+    closer = sum(r < 1 for r in near["ratio"]) / 30
+    assert data["scores"]["pixels/memorisation_closer"] == pytest.approx(closer)
+    assert "memorisation:" in result.stdout and "near-cop" in result.stdout
+    picture = cats_run / "eval" / "step-00000004-nearest.png"
+    assert picture.is_file()
+    from PIL import Image
+
+    assert Image.open(picture).size == (8 * 66 + 2, 2 * 66 + 2)  # 8 samples above their 8 training images
+
+
+def test_memorisation_flags_copies_of_training_images_and_not_new_images():
+    from ganforge_metrics.metrics import Memorisation, MemorisationConfig
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(50, 16, generator=g)
+    metric = Memorisation()
+    copies = metric.compute(real, real[:10] + 1e-4 * torch.randn(10, 16, generator=g))
+    assert copies["memorisation_copies"] == 10 and copies["memorisation_closer"] == 1.0
+    fresh = metric.compute(real, torch.randn(200, 16, generator=g))  # new draws from the same distribution
+    assert fresh["memorisation_copies"] == 0 and 0.05 < fresh["memorisation_closer"] < 0.95
+    per = metric.per_sample(real, real[:3])
+    assert per["nearest_index"] == [0, 1, 2] and per["near_copy"] == [True, True, True]
+    with pytest.raises(ValueError, match="copy_ratio"):
+        MemorisationConfig(copy_ratio=0)
 
 
 def test_second_evaluation_reads_real_features_from_the_cache(cats_run, tmp_path, _own_cache):

@@ -34,7 +34,7 @@ def eval_command(
     from ..errors import GanforgeError
     from ..evaluation import (
         EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint, format_value, is_translation, load_real,
-        plot_curve, score_rows, translation_data, update_best, write_json, _all_images, data_label,
+        memorisation_line, plot_curve, score_rows, translation_data, update_best, write_json, _all_images, data_label,
     )
     from ..inference import load_for_inference
 
@@ -95,8 +95,10 @@ def eval_command(
         results = []
         for target in targets:
             current = loaded if target == targets[0] else load_for_inference(target, registry)
+            where = run_dir / EVAL_DIR if run_dir else target
             result = evaluate_checkpoint(evaluator, current, num=num, seed=seed, sources=sources,
-                                         direction=direction if translation else None)
+                                         direction=direction if translation else None,
+                                         nearest_image=where / f"step-{current.step:08d}-nearest.png")
             results.append(result)
             if all_checkpoints:
                 main = next(iter(score_rows(result.scores)), None)
@@ -138,6 +140,10 @@ def eval_command(
                 table.add_row(key, format_value(value), format_value(std) if std is not None else "", note)
             common.out.print(table)
             common.out.print(f"features: {r.network}" + (" (real features from the cache)" if r.real_cached else ""))
+            line = memorisation_line(r.scores, r.num_generated)
+            if line:
+                nearest = (run_dir / EVAL_DIR if run_dir else first_dir) / f"step-{r.step:08d}-nearest.png"
+                common.out.print(line + (f"; closest samples beside their training images: {nearest}" if nearest.exists() else ""))
             json_path = output or (run_dir / EVAL_DIR / f"step-{r.step:08d}.json" if run_dir else first_dir / "eval.json")
             write_json(json_path, r.as_dict())
             common.out.print(f"wrote {json_path}")

@@ -29,6 +29,7 @@ def sample_command(
     individual: Annotated[Optional[Path], typer.Option("--individual", help="Also write each sample as its own PNG into this folder (any number; the grid shows the first ones).")] = None,
     interpolate: Annotated[Optional[Path], typer.Option("--interpolate", help="Also write a latent interpolation GIF here.")] = None,
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Source images (file or folder) for translation models; default: the recipe's data.")] = None,
+    truncation: Annotated[Optional[float], typer.Option("--truncation", "-t", help="Truncation trick, in (0, 1]: pull latents towards their average (lower: more typical, less varied). Models with a mapping network (StyleGAN2) only.")] = None,
 ):
     """Write a grid of samples (noise-to-image) or source | translation | reconstruction (image-to-image)."""
     from .. import sampling_io
@@ -40,6 +41,9 @@ def sample_command(
 
     with common.user_errors():
         sampling_io.check_request(num, seed, output, individual)  # before any work: counts, seed, file type
+        if truncation is not None and not 0.0 < truncation <= 1.0:
+            raise GanforgeError(f"--truncation must be in (0, 1], got {truncation:g}",
+                                hint="1 means no truncation; 0.5-0.8 are usual values")
         registry = common.registry()
         loaded = load_for_inference(checkpoint, registry)
         algo, caps = loaded.algorithm, loaded.capabilities
@@ -52,6 +56,9 @@ def sample_command(
         if interpolate is not None and not caps.interpolate:
             raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' has no latent space to interpolate",
                                 hint="drop --interpolate")
+        if truncation is not None and not caps.truncation:
+            raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' has no latent average to truncate towards",
+                                hint="drop --truncation (models with a mapping network, e.g. stylegan2-cats, support it)")
         if input_path is not None and not caps.sample_inputs:
             raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' samples from noise; it takes no --input",
                                 hint="drop --input")
@@ -62,7 +69,8 @@ def sample_command(
 
         def draw(n: int, chunk_seed: int, inputs):
             with plugin_code(algo_comp, "while sampling"):
-                return algo.sample(loaded.nets, SampleRequest(num=n, seed=chunk_seed, class_index=class_index, inputs=inputs))
+                return algo.sample(loaded.nets, SampleRequest(num=n, seed=chunk_seed, class_index=class_index, inputs=inputs,
+                                                         truncation=truncation))
 
         done = sampling_io.write_samples(draw, num=num, seed=seed, output=output, individual=individual, source=source,
                                          console=common.err)

@@ -61,6 +61,7 @@ class CGANAlgorithm(GANAlgorithm):
             fake = G(z, labels)
             real_in, fake_in = run.augment(real), run.augment(fake.detach())
             d_real, d_fake = D(real_in, labels), D(fake_in, labels)
+            run.report_real_scores(d_real)  # adaptive augmentation (ADA) tunes itself from these
             loss_d = loss.d_loss(d_real, d_fake)
             penalty = loss.penalty(lambda x: D(x, labels), real_in, fake_in)
             if penalty is not None:

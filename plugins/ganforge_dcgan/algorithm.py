@@ -65,6 +65,7 @@ class GANAlgorithm(Algorithm):
             fake = G(z)
             real_in, fake_in = run.augment(real), run.augment(fake.detach())  # detach: D's update must not reach G
             d_real, d_fake = D(real_in), D(fake_in)
+            run.report_real_scores(d_real)  # adaptive augmentation (ADA) tunes itself from these
             loss_d = loss.d_loss(d_real, d_fake)
             penalty = loss.penalty(D, real_in, fake_in)
             if penalty is not None:

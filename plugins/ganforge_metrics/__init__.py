@@ -1,4 +1,4 @@
-"""Built-in evaluation: FID, KID, precision/recall, structure (SSIM), and their feature extractors."""
+"""Built-in evaluation: FID, KID, precision/recall, memorisation, structure (SSIM), and their feature extractors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from ganforge import hookimpl
 
 from .extractors import Pixels, PixelsConfig
 from .inception import InceptionConfig, InceptionFID
-from .metrics import FID, KID, KIDConfig, PrecisionRecall, PrecisionRecallConfig, Structure
+from .metrics import FID, KID, KIDConfig, Memorisation, MemorisationConfig, PrecisionRecall, PrecisionRecallConfig, Structure
 
 
 @hookimpl
@@ -15,6 +15,8 @@ def register_metrics(register):
     register("kid", KID, KIDConfig, summary="Kernel Inception Distance, unbiased MMD^2, cubic kernel, mean/std over subsets")
     register("precision-recall", PrecisionRecall, PrecisionRecallConfig, aliases=("pr",),
              summary="Improved precision/recall (Kynkaanniemi et al. 2019), k-NN manifolds")
+    register("memorisation", Memorisation, MemorisationConfig, aliases=("memorization", "nearest"),
+             summary="Nearest training image of every sample; share closer than training images are to each other, near-copies")
     register("structure", Structure, aliases=("ssim",),
              summary="Translation models: grayscale SSIM between each source and its translation")
 

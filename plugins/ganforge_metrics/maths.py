@@ -116,3 +116,28 @@ def ssim(a: Tensor, b: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
     cov = F.conv2d(a * b, win) - mu_a * mu_b
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
     return s.flatten(1).mean(1)
+
+
+def nearest_training(real: Tensor, fake: Tensor, chunk: int = 1024) -> dict[str, Tensor]:
+    """For each generated feature vector: the distance to its nearest real (training) one, that
+    real one's index, and the ratio of the two distances ``d(fake, x) / d(x, nearest other real)``.
+
+    A ratio below 1 means the sample sits closer to a training image than any other training image
+    does; far below 1, it is a near-copy. Identical real images (distance 0 to each other) are
+    treated as one: their own-neighbour distance is taken over the others."""
+    real, fake = _f64(real), _f64(fake)
+    if len(real) < 2:
+        raise ValueError(f"the memorisation check needs at least 2 real images, got {len(real)}")
+    own = torch.cdist(real, real)
+    own.fill_diagonal_(float("inf"))
+    own[own == 0] = float("inf")  # exact duplicates in the training set would make every ratio infinite
+    own_nn = own.min(dim=1).values
+    own_nn[~torch.isfinite(own_nn)] = own[torch.isfinite(own)].min() if torch.isfinite(own).any() else 1.0
+    dists, index = [], []
+    for part in fake.split(chunk):
+        d = torch.cdist(part, real)
+        best = d.min(dim=1)
+        dists.append(best.values)
+        index.append(best.indices)
+    dist, idx = torch.cat(dists), torch.cat(index)
+    return {"distance": dist, "index": idx, "ratio": dist / own_nn[idx]}

@@ -1,4 +1,4 @@
-"""The built-in metrics: FID, KID, precision/recall (on features) and SSIM structure (on pairs)."""
+"""The built-in metrics: FID, KID, precision/recall and memorisation (on features) and SSIM structure (on pairs)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,58 @@ class PrecisionRecall(Metric):
 
     def compute(self, real: Tensor, fake: Tensor) -> dict[str, float]:
         return maths.precision_recall(real, fake, k=self.config.k)
+
+
+@dataclass(frozen=True)
+class MemorisationConfig:
+    copy_ratio: float = 0.5
+    """A sample is flagged as a near-copy when its distance to its nearest training image is below this
+    fraction of that image's distance to its own nearest other training image."""
+
+    def __post_init__(self):
+        if not 0.0 < self.copy_ratio <= 1.0:
+            raise ValueError(f"copy_ratio must be in (0, 1], got {self.copy_ratio}")
+
+
+class Memorisation(Metric):
+    """How close samples come to the training images, in the metric's feature space.
+
+    With a hundred training images a perfect FID can mean the generator learned to copy them. For
+    each sample: the distance to its nearest training image and the ratio of that distance to the
+    training image's own nearest-neighbour distance (``per_sample``). Scores:
+
+    - ``memorisation_closer``: share of samples closer to a training image than that image is to
+      any other training image (about half for samples as novel as a fresh draw of real images;
+      near 1 when the generator copies);
+    - ``memorisation_copies``: how many samples are near-copies (ratio below ``copy_ratio``);
+    - ``memorisation_ratio``: the median ratio.
+    """
+
+    primary = "memorisation_closer"
+    higher_is_better = False
+    generic = {}
+    min_images = 2
+
+    def __init__(self, config: MemorisationConfig | None = None):
+        self.config = config or MemorisationConfig()
+
+    def compute(self, real: Tensor, fake: Tensor) -> dict[str, float]:
+        near = maths.nearest_training(real, fake)
+        ratio = near["ratio"]
+        return {
+            "memorisation_closer": float((ratio < 1.0).double().mean()),
+            "memorisation_copies": float((ratio < self.config.copy_ratio).sum()),
+            "memorisation_ratio": float(ratio.median()),
+        }
+
+    def per_sample(self, real: Tensor, fake: Tensor) -> dict[str, list]:
+        near = maths.nearest_training(real, fake)
+        return {
+            "nearest_distance": [round(float(d), 4) for d in near["distance"]],
+            "nearest_index": [int(i) for i in near["index"]],
+            "ratio": [round(float(r), 4) for r in near["ratio"]],
+            "near_copy": [bool(r < self.config.copy_ratio) for r in near["ratio"]],
+        }
 
 
 class Structure(Metric):
