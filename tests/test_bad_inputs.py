@@ -302,3 +302,17 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeyp
     # and the run continues from it once there is space again
     ok(run_cli("train", "--resume", run, "--no-progress"))
     assert (run / "checkpoints" / "step-00000003" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "1.5"])
+def test_truncation_outside_zero_one_is_one_line_naming_the_option(run, tmp_path, value):
+    out = one_error_line(run_cli("sample", "--checkpoint", run, "--num", 4, "--output", tmp_path / "grid.png",
+                                 "--truncation", value))
+    assert "--truncation" in out and "(0, 1]" in out
+    assert not (tmp_path / "grid.png").exists()
+
+
+def test_truncation_for_a_model_without_a_latent_average_says_so(run, tmp_path):
+    out = one_error_line(run_cli("sample", "--checkpoint", run, "--num", 4, "--output", tmp_path / "grid.png",
+                                 "--truncation", "0.7"))
+    assert "truncat" in out and "stylegan2" in out
