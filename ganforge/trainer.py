@@ -143,7 +143,7 @@ class TrainRun:
         observers = [a for a in self.step_augment if callable(getattr(a, "observe", None))]
         if not observers:
             return
-        scores = scores.detach().float().flatten()
+        scores = scores.detach().float().reshape(len(scores), -1)  # one row per image, patch scores kept together
         if self.world > 1:
             scores = self.accelerator.gather(scores)
         for aug in observers:

@@ -38,14 +38,14 @@ def test_registrations():
         found[name] = (builder, config, summary)
 
     ganforge_augment.register_augmentations(register)
-    assert set(found) == {"diffaug", "deluxe"}
+    assert set(found) == {"diffaug", "deluxe", "ada"}
     stages = {}
     for name, (builder, config, summary) in found.items():
         assert summary and dataclasses.is_dataclass(config)
         aug = builder(config())
         assert isinstance(aug, Augmentation)
         stages[name] = aug.stage
-    assert stages == {"diffaug": "step", "deluxe": "real"}
+    assert stages == {"diffaug": "step", "deluxe": "real", "ada": "step"}
     assert {f.name: f.default for f in dataclasses.fields(DiffAugmentConfig)} == dict(
         policy="translation,cutout", translation_ratio=0.125, cutout_ratio=0.5, probability=1.0
     )

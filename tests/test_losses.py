@@ -36,14 +36,14 @@ def test_registrations():
 
     ganforge_losses.register_losses(register)
     assert set(found) == {"lsgan", "vanilla", "hinge", "wgan-gp"}
-    assert found["hinge"][1] is None
+    assert found["hinge"][0](None) is not None  # build_hinge(None) still works
     for builder, config, summary in found.values():
         assert summary
         loss = builder(config() if config else None)
         assert isinstance(loss, AdversarialLoss) and isinstance(loss, nn.Module)
-    assert {f.name: f.default for f in dataclasses.fields(LSGANConfig)} == dict(real_label=1.0, fake_label=0.0)
-    assert {f.name: f.default for f in dataclasses.fields(VanillaConfig)} == dict(label_smoothing=0.0)
-    assert {f.name: f.default for f in dataclasses.fields(WGANGPConfig)} == dict(gp_weight=10.0, drift=0.0)
+    assert {f.name: f.default for f in dataclasses.fields(LSGANConfig)} == dict(real_label=1.0, fake_label=0.0, lecam=0.0, lecam_decay=0.99)
+    assert {f.name: f.default for f in dataclasses.fields(VanillaConfig)} == dict(label_smoothing=0.0, lecam=0.0, lecam_decay=0.99)
+    assert {f.name: f.default for f in dataclasses.fields(WGANGPConfig)} == dict(gp_weight=10.0, drift=0.0, lecam=0.0, lecam_decay=0.99)
 
 
 # --------------------------------------------------------------------------- LSGAN
