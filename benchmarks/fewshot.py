@@ -122,7 +122,7 @@ def evaluate(run: Path, curve_num: int, num: int, samples: Path, extractor: str)
     speeds = sorted(r["images_per_s"] for r in rows if "images_per_s" in r)
     return {"curve": points, "picked_step": best["step"], "picked_minutes": best["minutes"],
             "scores": final["scores"], "num_generated": final["num_generated"], "num_real": final["num_real"],
-            "real_source": final["real_source"], "steps": max(times), "minutes": round(max(times.values()) / 60, 2),
+            "real_source": final["real_source"], "steps": max(max(times), max(p["step"] for p in points)), "minutes": round(max(times.values()) / 60, 2),
             "images_per_s": speeds[len(speeds) // 2] if speeds else None, "samples": str(samples),
             "nearest": str(run / "eval" / f"step-{best['step']:08d}-nearest.png")}
 
@@ -177,7 +177,9 @@ def report(out: Path, docs: Path | None) -> None:
         docs.mkdir(parents=True, exist_ok=True)
         shutil.copy(figure, docs / "fewshot-kid-vs-time.png")
         for name, r in results.items():
-            shutil.copy(r["samples"], docs / f"fewshot-{name}.png")
+            from PIL import Image
+
+            Image.open(r["samples"]).convert("RGB").save(docs / f"fewshot-{name}.jpg", quality=90)  # a quarter of the PNG
             if Path(r["nearest"]).is_file():
                 shutil.copy(r["nearest"], docs / f"fewshot-{name}-nearest.png")
     print(f"wrote {out / 'table.md'} and {figure}")
@@ -195,6 +197,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/fewshot"))
     parser.add_argument("--docs", type=Path, default=None, help="copy the figure and the picked samples here")
     parser.add_argument("--report", action="store_true", help="only rebuild the table and figure from --out")
+    parser.add_argument("--append", action="store_true",
+                        help="add these recipes to --out's earlier results (same machine, same settings) instead of starting afresh")
     args = parser.parse_args()
     if args.report:
         report(args.out, args.docs)
@@ -204,6 +208,12 @@ def main() -> None:
     data = {"minutes": args.minutes, "extractor": args.extractor, "num": args.num, "curve_num": args.curve_num, "cpu": cpu_description(),
             "threads": os.environ.get("OMP_NUM_THREADS"), "published_100shot_fid_256px": PUBLISHED, "results": {}}
     path = args.out / "fewshot.json"
+    if args.append and path.is_file():
+        before = json.loads(path.read_text())
+        same = {k: before.get(k) for k in ("minutes", "num", "curve_num", "extractor")}
+        if same != {k: data[k] for k in same}:
+            raise SystemExit(f"--append needs the settings of {path}: {same}")
+        data["results"] = before["results"]
     for recipe in args.recipes:
         run = args.out / recipe
         if run.exists():

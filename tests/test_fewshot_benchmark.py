@@ -26,5 +26,5 @@ def test_fewshot_benchmark_trains_for_a_wall_time_and_writes_its_table(tmp_path)
     assert result["num_generated"] == 40 and "memorisation_closer" in result["scores"]
     table = (out / "table.md").read_text()
     assert "`dcgan-shapes`" in table and "near-copies" in table
-    for name in ("fewshot-kid-vs-time.png", "fewshot-dcgan-shapes.png", "fewshot-dcgan-shapes-nearest.png"):
+    for name in ("fewshot-kid-vs-time.png", "fewshot-dcgan-shapes.jpg", "fewshot-dcgan-shapes-nearest.png"):
         assert (tmp_path / "docs" / name).stat().st_size > 1000
