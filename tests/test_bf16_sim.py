@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.hardware import native_bf16
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bf16_sim  # noqa: E402
 
@@ -63,8 +65,10 @@ def test_layers_match_real_autocast_forward_and_backward(make, shape):
         # rounds once more in transposed convolutions and in the gradients
         sim_error, real_error = rel(got, ref), rel(want, ref)
         assert 0.5 * real_error <= sim_error <= 1.05 * real_error and sim_error > 1e-3
-    if isinstance(layer, nn.Conv2d):
-        assert torch.equal(sim[0], real[0])  # a convolution's forward pass rounds exactly as autocast does
+    if isinstance(layer, nn.Conv2d) and native_bf16() is False:
+        # With oneDNN's emulated bf16 a convolution's forward pass rounds exactly as the simulation
+        # does; native bf16 kernels (avx512_bf16) sum in another order: there the bound above holds.
+        assert torch.equal(sim[0], real[0])
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
