@@ -40,7 +40,7 @@ from pathlib import Path
 GANFORGE = [sys.executable, "-m", "ganforge"]
 DEFAULT_RECIPES = ("stylegan2-cats", "lightweight-cats", "dcgan-cats")
 # Steps between checkpoints (about every 2-3 minutes on a 2-core CPU); other recipes: --checkpoint-every.
-CHECKPOINT_EVERY = {"stylegan2-cats": 400, "lightweight-cats": 400, "dcgan-cats": 1600}
+CHECKPOINT_EVERY = {"stylegan2-cats": 400, "lightweight-cats": 400, "lightweight-cats-ada": 400, "dcgan-cats": 1600}
 PUBLISHED = [  # 100-shot Grumpy cat, FID of 5k samples vs the 100 training images, 256 px (published)
     ("StyleGAN2", 48.9), ("StyleGAN2 + DiffAugment", 27.08), ("FastGAN", 26.65), ("GenCo", 17.79),
 ]
@@ -215,13 +215,14 @@ def main() -> None:
             raise SystemExit(f"--append needs the settings of {path}: {same}")
         data["results"] = before["results"]
     for recipe in args.recipes:
-        run = args.out / recipe
+        name = Path(recipe).stem if recipe.endswith(".toml") else recipe  # a recipe file: its name
+        run = args.out / name
         if run.exists():
             shutil.rmtree(run)
-        every = args.checkpoint_every or CHECKPOINT_EVERY.get(recipe, 500)
+        every = args.checkpoint_every or CHECKPOINT_EVERY.get(name, 500)
         trained = train(recipe, run, args.minutes, every, extra)
-        result = evaluate(run, args.curve_num, args.num, args.out / f"{recipe}-samples.png", args.extractor)
-        data["results"][recipe] = {**trained, **result}
+        result = evaluate(run, args.curve_num, args.num, args.out / f"{name}-samples.png", args.extractor)
+        data["results"][name] = {**trained, **result}
         path.write_text(json.dumps(data, indent=1), encoding="utf-8")  # keep what is done if a later run fails
     report(args.out, args.docs)
 
