@@ -75,14 +75,7 @@ class LightweightAlgorithm(GANAlgorithm):
     config: LightweightConfig
 
     def setup(self, run) -> None:
-        gen = run.unwrap("generator")
-        if not hasattr(gen, "noise_size"):
-            raise RecipeError(
-                f"the 'lightweight' algorithm needs a noise-to-image generator (one with a `noise_size`); "
-                f"{type(gen).__name__} maps images to images",
-                hint="use [generator] name = \"lightweight\"",
-            )
-        super().setup(run)  # makes the EMA copy
+        super().setup(run)  # checks G maps noise to images, makes the EMA copy
         disc = run.unwrap("discriminator")
         if "reconstruct" not in inspect.signature(disc.forward).parameters or not hasattr(disc, "reconstruction_targets"):
             raise RecipeError(
