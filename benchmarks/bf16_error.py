@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 
-from ganforge.checkpoint import split_prefix
-from ganforge.data import load_image_folder, resolve_data_path
-from ganforge.plugins import get_registry
+from ganforge.io.checkpoint import split_prefix
+from ganforge.data.folders import load_image_folder, resolve_data_path
+from ganforge.core.plugins import get_registry
 from ganforge_datasets.catalog import BUNDLED_ROOT
 
 NORMS = (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)

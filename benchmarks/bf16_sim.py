@@ -135,7 +135,7 @@ def train(argv: list[str]) -> None:
         del argv[i : i + 2]
     if not keep <= {"first", "last"}:
         sys.exit("--keep-fp32 takes first, last or first,last")
-    from ganforge import trainer
+    from ganforge.train import loop as trainer
     from ganforge.cli import main
 
     build = trainer.TrainRun.build

@@ -85,9 +85,9 @@ def ganforge_sets(setup: Setup, steps: int, threads: int, bf16: bool, log_every:
 def _train(setup: Setup, sets: list[str], run_dir: Path) -> None:
     from rich.console import Console
 
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
-    from ganforge.trainer import train
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
+    from ganforge.train.loop import train
 
     registry = get_registry()
     with open(os.devnull, "w") as devnull:
@@ -96,8 +96,8 @@ def _train(setup: Setup, sets: list[str], run_dir: Path) -> None:
 
 def ganforge_networks(setup: Setup) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The generator and discriminator ganforge builds for ``setup`` (for parameter checks)."""
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
 
     registry = get_registry()
     recipe = load_recipe(setup.recipe, registry, list(setup.sets))
@@ -107,7 +107,7 @@ def ganforge_networks(setup: Setup) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 def ganforge_rate(setup: Setup, steps: int, warmup: int, threads: int, bf16: bool) -> float:
     """Images/s of the real trainer, from its own metrics log between step ``warmup`` and the end."""
-    from ganforge.trainer import METRICS_FILE
+    from ganforge.train.loop import METRICS_FILE
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"

@@ -19,10 +19,10 @@ import time
 
 import torch
 
-from ganforge.data import load_image_folder
-from ganforge.evaluation import Evaluator, default_metrics, evaluate_checkpoint
-from ganforge.inference import load_for_inference
-from ganforge.plugins import get_registry
+from ganforge.data.folders import load_image_folder
+from ganforge.eval.evaluator import Evaluator, default_metrics, evaluate_checkpoint
+from ganforge.io.inference import load_for_inference
+from ganforge.core.plugins import get_registry
 
 
 def extraction_speed(extractor, images: torch.Tensor, rounds: int = 2) -> float:

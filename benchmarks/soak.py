@@ -46,7 +46,7 @@ def train_cmd(recipe: str, run: Path, steps: int, resume: bool) -> list[str]:
 
 def latest_step(run: Path) -> int:
     """The step of the checkpoint a resume would load (what `ganforge train --resume` reads)."""
-    from ganforge.checkpoint import read_latest
+    from ganforge.io.checkpoint import read_latest
 
     latest = read_latest(run / "checkpoints")
     return int(latest.name.split("-")[1]) if latest is not None else 0

@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ganforge.plugins import get_registry
+from ganforge.core.plugins import get_registry
 
 REGISTRY = get_registry()
 # name, channels-last, Adam implementation, bf16 autocast

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from ganforge.plugins import get_registry
-from ganforge.recipes import load_recipe
-from ganforge.run import fetch_fields
-from ganforge.sampler import EpochSampler
-from ganforge.trainer import METRICS_FILE, train
+from ganforge.core.plugins import get_registry
+from ganforge.core.recipes import load_recipe
+from ganforge.data.items import fetch_fields
+from ganforge.data.order import EpochSampler
+from ganforge.train.loop import METRICS_FILE, train
 
 
 def build(recipe, registry, name_kind):

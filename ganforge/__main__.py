@@ -1,5 +1,5 @@
 """`python -m ganforge ...` (used by `torchrun --nproc_per_node N -m ganforge train ...`)."""
 
-from .cli import main
+from ganforge.cli import main
 
 main()

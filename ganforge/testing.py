@@ -1,7 +1,7 @@
 """Test helpers for plugin authors (and ganforge's own tests).
 
 Load plugins in isolation from whatever is installed on the machine, make that set the one the
-CLI sees, and check that components honour the contracts in :mod:`ganforge.components`::
+CLI sees, and check that components honour the contracts in :mod:`ganforge.core.components`::
 
     from ganforge.testing import check_plugin, isolated_plugins
     import my_ganforge_plugin
@@ -24,14 +24,14 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from . import plugins as _plugins
-from .components import Algorithm, Capabilities, adapt_loss
-from .config import build_dataclass, config_to_dict
-from .errors import DataError, GanforgeError, RecipeErrors, UnknownComponentError
-from .run import dataset_fields, fetch_fields
-from .hookspecs import KINDS
-from .plugins import PluginSet, set_plugins
-from .registry import Component, Registry
+from ganforge.core import plugins as _plugins
+from ganforge.core.components import Algorithm, Capabilities, adapt_loss
+from ganforge.core.config import build_dataclass, config_to_dict
+from ganforge.core.errors import DataError, GanforgeError, RecipeErrors, UnknownComponentError
+from ganforge.data.items import dataset_fields, fetch_fields
+from ganforge.core.hookspecs import KINDS
+from ganforge.core.plugins import PluginSet, set_plugins
+from ganforge.core.registry import Component, Registry
 
 __all__ = [
     "FakeEntryPoint",
@@ -73,7 +73,7 @@ def isolated_plugins(*plugins: Any, entry_points: Iterable | None = None, strict
     Each plugin is a module or object with ``@hookimpl`` functions, or a ``(name, plugin)`` pair to
     choose its plugin name (default: the module's ``__name__``, or the class name). ``entry_points``
     are EntryPoint-like objects (see :class:`FakeEntryPoint`) loaded the way installed ones are.
-    ``strict=True`` makes any plugin problem raise :class:`~ganforge.errors.PluginError`;
+    ``strict=True`` makes any plugin problem raise :class:`~ganforge.core.errors.PluginError`;
     ``strict=None`` takes it from ``GANFORGE_STRICT_PLUGINS``.
     """
     plugin_set = PluginSet(strict=strict)
@@ -240,7 +240,7 @@ def _check_loss(registry: Registry, comp: Component, label: str) -> str:
     loss = _build(comp, label, config)
     for method in ("d_loss", "g_loss"):
         if not callable(getattr(loss, method, None)):
-            raise _fail(label, f"has no {method}() (see ganforge.components.AdversarialLoss)")
+            raise _fail(label, f"has no {method}() (see ganforge.core.components.AdversarialLoss)")
     for shape in ((2,), (2, 1), (2, 1, 6, 6)):
         real = torch.randn(shape, requires_grad=True)
         fake = torch.randn(shape, requires_grad=True)
@@ -328,11 +328,11 @@ def _check_dataset(registry: Registry, comp: Component, label: str) -> str:
 
 
 def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
-    from .recipes import TOP_LEVEL
+    from ganforge.core.recipes import TOP_LEVEL
 
     cls = comp.builder
     if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
-        raise _fail(label, f"must be registered as a subclass of ganforge.components.Algorithm, got {cls!r}")
+        raise _fail(label, f"must be registered as a subclass of ganforge.core.components.Algorithm, got {cls!r}")
     sections, roles, optimizers = dict(cls.sections), dict(cls.roles), dict(cls.optimizers)
     network_kinds = [k for k in KINDS if k not in ("algorithm", "recipe", "metric", "feature_extractor")]
     for section, kind in sections.items():
@@ -366,7 +366,7 @@ def _check_algorithm(registry: Registry, comp: Component, label: str) -> str:
         raise _fail(label, f"building it returned {type(algorithm).__name__}, not an instance of {cls.__name__}")
     caps = algorithm.capabilities(None)
     if not isinstance(caps, Capabilities):
-        raise _fail(label, f"capabilities() must return ganforge.components.Capabilities, got {type(caps).__name__}")
+        raise _fail(label, f"capabilities() must return ganforge.core.components.Capabilities, got {type(caps).__name__}")
     return train_smoke(registry, comp.name)
 
 
@@ -389,7 +389,7 @@ def _check_optimizer(registry: Registry, comp: Component, label: str) -> str:
 def _check_schedule(registry: Registry, comp: Component, label: str) -> str:
     schedule = _build(comp, label, _default_config(comp, label))
     if not callable(getattr(schedule, "factor", None)):
-        raise _fail(label, "must have factor(step, total) (see ganforge.components.Schedule)")
+        raise _fail(label, "must have factor(step, total) (see ganforge.core.components.Schedule)")
     values = [schedule.factor(step, 100) for step in range(100)]
     if not all(isinstance(v, (int, float)) and 0.0 <= v < float("inf") for v in values):
         raise _fail(label, f"factor(step, total) must be a finite number >= 0, got e.g. {values[:3]}")
@@ -413,7 +413,7 @@ class SyntheticConfig:
 
 def build_synthetic(config: SyntheticConfig):
     """Random images (and labels / paired images) of the requested shape: no files needed."""
-    from .data import ImageTensorDataset
+    from ganforge.data.folders import ImageTensorDataset
 
     g = torch.Generator().manual_seed(0)
     shape = (config.size, 3, config.image_size, config.image_size)
@@ -436,10 +436,10 @@ def train_smoke(registry: Registry, algorithm: str, steps: int = 2) -> str:
     import tempfile
     from pathlib import Path
 
-    from .components import SampleRequest
-    from .inference import load_for_inference
-    from .recipes import load_recipe, resolve
-    from .trainer import train
+    from ganforge.core.components import SampleRequest
+    from ganforge.io.inference import load_for_inference
+    from ganforge.core.recipes import load_recipe, resolve
+    from ganforge.train.loop import train
 
     recipe = None
     for name in registry.list("recipe"):
@@ -497,7 +497,7 @@ def train_smoke(registry: Registry, algorithm: str, steps: int = 2) -> str:
 
 
 def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
-    from .recipes import UnknownRecipeError, load_recipe
+    from ganforge.core.recipes import UnknownRecipeError, load_recipe
 
     try:
         load_recipe(comp.name, registry)
@@ -516,11 +516,11 @@ def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
 def _check_metric(registry: Registry, comp: Component, label: str) -> str:
     import math
 
-    from .metrics import Metric
+    from ganforge.eval.interfaces import Metric
 
     metric = _build(comp, label, _default_config(comp, label))
     if not isinstance(metric, Metric):
-        raise _fail(label, f"the builder must return a ganforge.metrics.Metric, got {type(metric).__name__}")
+        raise _fail(label, f"the builder must return a ganforge.eval.interfaces.Metric, got {type(metric).__name__}")
     if metric.inputs not in ("features", "pairs"):
         raise _fail(label, f"inputs must be 'features' or 'pairs', got {metric.inputs!r}")
     g = torch.Generator().manual_seed(0)
@@ -541,11 +541,11 @@ def _check_metric(registry: Registry, comp: Component, label: str) -> str:
 
 
 def _check_feature_extractor(registry: Registry, comp: Component, label: str) -> str:
-    from .metrics import FeatureExtractor, MetricsError
+    from ganforge.eval.interfaces import FeatureExtractor, MetricsError
 
     extractor = _build(comp, label, _default_config(comp, label))
     if not isinstance(extractor, FeatureExtractor):
-        raise _fail(label, f"the builder must return a ganforge.metrics.FeatureExtractor, got {type(extractor).__name__}")
+        raise _fail(label, f"the builder must return a ganforge.eval.interfaces.FeatureExtractor, got {type(extractor).__name__}")
     try:
         extractor.load()
     except MetricsError as exc:  # e.g. weights that are installed separately

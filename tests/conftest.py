@@ -11,7 +11,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (REPO.parent / "shared" / "data").resolve()
 
-# Set before any test imports ganforge.data; an explicit GANFORGE_DATA is kept.
+# Set before any test imports ganforge.data.folders; an explicit GANFORGE_DATA is kept.
 os.environ.setdefault("GANFORGE_DATA", str(DEFAULT_DATA))
 torch.set_num_threads(1)
 
@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _reset_plugins():
     """Tests may install a plugin set process-wide (``set_plugins`` / ``use_plugins``); drop it after each."""
-    from ganforge.plugins import set_plugins
+    from ganforge.core.plugins import set_plugins
 
     yield
     set_plugins(None)

@@ -313,8 +313,8 @@ def test_ada_and_lecam_train_with_diffaug_and_log_every_step(tmp_path):
     run = tmp_path / "run"
     ok(run_cli("train", "--recipe", "dcgan-cats", "--steps", 4, "-o", run, *TINY, *FAST_ADA,
                "--set", "augment.ada.target=0.6", "--set", "loss.lecam=0.1"))
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import recipe_from_toml
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import recipe_from_toml
 
     written = recipe_from_toml((run / "recipe.toml").read_text(), get_registry())
     assert [a.name for a in written.augment] == ["deluxe", "diffaug", "ada"]  # ADA after DiffAugment

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import ganforge_augment
-from ganforge.components import Augmentation
+from ganforge.core.components import Augmentation
 from ganforge_augment.deluxe import DeluxeAugment, DeluxeConfig
 from ganforge_augment.diffaug import DiffAugment, DiffAugmentConfig, cutout, translation
 

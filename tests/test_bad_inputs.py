@@ -281,7 +281,7 @@ def test_nearly_full_disk_is_reported_before_training(tmp_path, monkeypatch):
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     import errno
 
-    import ganforge.checkpoint as checkpoint
+    import ganforge.io.checkpoint as checkpoint
 
     real_save, calls = checkpoint.save_file, []
 

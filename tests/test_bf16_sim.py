@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.hardware import native_bf16
+from ganforge.train.hardware import native_bf16
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bf16_sim  # noqa: E402

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ganforge.hookspecs import KINDS
-from ganforge.plugins import PluginSet
+from ganforge.core.hookspecs import KINDS
+from ganforge.core.plugins import PluginSet
 from ganforge.testing import check_component
 
 

@@ -22,7 +22,7 @@ import ganforge_losses  # noqa: E402
 import ganforge_optim  # noqa: E402
 import ganforge_v2demo  # noqa: E402
 from ganforge import hookimpl  # noqa: E402
-from ganforge.components import AdversarialLoss  # noqa: E402
+from ganforge.core.components import AdversarialLoss  # noqa: E402
 from ganforge.testing import FakeEntryPoint, check_plugin, isolated_plugins, use_plugins  # noqa: E402
 
 TINY = [*QUIET, "--set", "log.every=1"]
@@ -70,7 +70,7 @@ def test_labelled_family_trains_samples_by_class_and_stores_class_names(demo, tm
     ok(run_cli("sample", "-c", run, "-o", tmp_path / "grumpy.png", "--num", 4, "--class", "grumpy",
                "--interpolate", tmp_path / "walk.gif"))
     assert (tmp_path / "grumpy.png").is_file() and (tmp_path / "walk.gif").is_file()
-    from ganforge.inference import load_for_inference
+    from ganforge.io.inference import load_for_inference
 
     loaded = load_for_inference(run, demo.registry)
     assert loaded.class_names() == ("grumpy", "russian_blue")
@@ -118,10 +118,10 @@ def test_labelled_and_paired_resume_is_bit_exact(demo, tmp_path, recipe, steps):
 def test_paired_fields_get_the_identical_real_stage_augmentation(demo):
     """A paired dataset whose target equals its image must still be equal after deluxe (same crop and
     flip for every image field); labels are left alone."""
-    from ganforge.data import ImageTensorDataset
-    from ganforge.recipes import load_recipe
-    from ganforge.registry import Component
-    from ganforge.trainer import TrainRun, _forget_accelerator_state
+    from ganforge.data.folders import ImageTensorDataset
+    from ganforge.core.recipes import load_recipe
+    from ganforge.core.registry import Component
+    from ganforge.train.loop import TrainRun, _forget_accelerator_state
 
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
     registry = demo.registry

@@ -40,7 +40,7 @@ def plugin_imports(path: Path) -> list[str]:
 
 def test_the_scan_sees_the_core():
     names = {p.relative_to(CORE).as_posix() for p in CORE_FILES}
-    assert {"registry.py", "recipes.py", "config.py", "plugins.py", "testing.py"} <= names
+    assert {"core/registry.py", "core/recipes.py", "core/config.py", "core/plugins.py", "testing.py"} <= names
 
 
 def test_the_scan_catches_plugin_imports(tmp_path):
@@ -61,7 +61,7 @@ def test_core_module_does_not_import_plugins(path):
 def test_importing_the_core_loads_no_plugin():
     code = (
         "import json, sys\n"
-        "import ganforge, ganforge.registry, ganforge.recipes, ganforge.config, ganforge.plugins\n"
+        "import ganforge, ganforge.core.registry, ganforge.core.recipes, ganforge.core.config, ganforge.core.plugins\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0].startswith('ganforge_') or m.split('.')[0] == 'plugins')))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from ganforge import cpushare
-from ganforge.cpushare import CpuShare, Peer, fair_share, live_peers
+from ganforge.train import cpushare
+from ganforge.train.cpushare import CpuShare, Peer, fair_share, live_peers
 
 pytestmark = pytest.mark.skipif(cpushare.fcntl is None, reason="needs POSIX flock")
 
 PEER = """
 import sys, time
 from pathlib import Path
-from ganforge.cpushare import CpuShare
+from ganforge.train.cpushare import CpuShare
 share = CpuShare(Path(sys.argv[2]), group=sys.argv[2], cores=2, fixed_threads=int(sys.argv[3]), folder=Path(sys.argv[1]))
 share.start()
 print("registered", flush=True)
@@ -156,7 +156,7 @@ def test_garbage_and_unwritable_registries_never_stop_a_run(tmp_path):
 def test_training_beside_another_run_uses_its_share_and_says_so(tmp_path, spawn, monkeypatch):
     from _cli_helpers import CATS_TINY, ok, run_cli
 
-    from ganforge.trainer import available_cores
+    from ganforge.train.loop import available_cores
 
     if available_cores() < 2:
         pytest.skip("needs 2 cores")

@@ -12,15 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-import ganforge.data as gdata
-from ganforge.data import (
+import ganforge.data.folders as gdata
+from ganforge.data.folders import (
     DataWarning,
     ImageTensorDataset,
     data_root,
     load_image_folder,
     resolve_data_path,
 )
-from ganforge.errors import DataError
+from ganforge.core.errors import DataError
 from ganforge_datasets import (
     Apple2OrangeConfig,
     GrumpifyCatsConfig,
@@ -383,6 +383,6 @@ def test_shapes_subset_and_invalid_names(datasets):
 
 
 def test_core_does_not_import_plugins():
-    for name in ("data.py", "images.py"):
+    for name in ("data/folders.py", "data/images.py"):
         text = (REPO / "ganforge" / name).read_text()
         assert "import ganforge_" not in text and "from ganforge_" not in text

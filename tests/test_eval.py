@@ -35,7 +35,7 @@ def _own_cache(tmp_path_factory, monkeypatch):
 
 
 def _network_or_skip() -> Path:
-    from ganforge.metrics import MetricsError
+    from ganforge.eval.interfaces import MetricsError
 
     try:
         return inception.find_weights()
@@ -65,7 +65,7 @@ def test_eval_prints_a_table_and_writes_json_that_matches_it(cats_run, tmp_path)
                                    "pixels/memorisation_closer", "pixels/memorisation_copies",
                                    "pixels/memorisation_ratio"}
     assert data["scores"]["pixels/kd_subset_size"] == 60  # adapted to the smaller set
-    from ganforge.evaluation import format_value
+    from ganforge.eval.evaluator import format_value
 
     for key in ("pixels/fd", "pixels/kd", "pixels/precision", "pixels/recall"):
         row = next(line for line in result.stdout.splitlines() if f" {key} " in line)
@@ -177,8 +177,8 @@ def test_input_is_refused_for_a_noise_to_image_model(cats_run, tmp_path):
 
 def test_a_metric_plugin_that_crashes_is_named_in_one_line(cats_run):
     from ganforge import hookimpl
-    from ganforge.metrics import Metric
-    from ganforge.plugins import PluginSet
+    from ganforge.eval.interfaces import Metric
+    from ganforge.core.plugins import PluginSet
     from ganforge.testing import use_plugins
 
     class Boom(Metric):
@@ -378,7 +378,7 @@ def test_standard_network_features_match_the_reference_pipeline():
 
 def test_fid_ranks_same_breed_closer_than_another_breed():
     _network_or_skip()
-    from ganforge.data import load_image_folder
+    from ganforge.data.folders import load_image_folder
     from ganforge_metrics import maths
     from ganforge_metrics.inception import InceptionFID
 

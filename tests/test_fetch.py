@@ -17,8 +17,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from ganforge.cli.app import app
-from ganforge.datasources import MANIFEST, DataSource, datasets_dir
-from ganforge.fetch import FetchError, check_archive, fetch
+from ganforge.data.sources import MANIFEST, DataSource, datasets_dir
+from ganforge.data.fetch import FetchError, check_archive, fetch
 from ganforge_datasets import BUNDLED_ROOT
 from ganforge_datasets.catalog import CYCLEGAN_SETS, PIX2PIX_SETS
 
@@ -245,7 +245,7 @@ def test_no_disk_space_is_said_before_extracting(server, cache, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    import ganforge.fetch as gfetch
+    import ganforge.data.fetch as gfetch
 
     server.files["/testset.zip"] = cyclegan_zip()
     real = shutil.disk_usage
@@ -315,12 +315,12 @@ def test_cli_fetch_then_recipe_finds_it_in_the_cache(server, cache, monkeypatch,
     monkeypatch.delenv("GANFORGE_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    from ganforge.recipes import load_recipe
-    from ganforge.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
+    from ganforge.core.plugins import get_registry
 
     registry = get_registry()
     spec = registry.get("dataset", "horse2zebra")
-    from ganforge.errors import DataError
+    from ganforge.core.errors import DataError
 
     with pytest.raises(DataError) as info:  # missing: the one command that fetches it
         spec.builder(spec.config())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from _cli_helpers import CATS_TINY, ok, run_cli
-from ganforge import hardware
+from ganforge.train import hardware
 
 
 @pytest.mark.parametrize("flags,native", [

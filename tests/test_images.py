@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ganforge.errors import DataError
-from ganforge.images import (
+from ganforge.core.errors import DataError
+from ganforge.data.images import (
     IMAGE_SUFFIXES,
     list_images,
     read_image,
@@ -195,7 +195,7 @@ def test_tensor_to_pil_maps_range():
 
 
 def test_float_roundtrip_is_exact():
-    from ganforge.images import to_float, to_uint8
+    from ganforge.data.images import to_float, to_uint8
 
     u = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(1, 3, 16, 16)
     f = to_float(u)

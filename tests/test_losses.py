@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import ganforge_losses
-from ganforge.components import AdversarialLoss
+from ganforge.core.components import AdversarialLoss
 from ganforge_losses.losses import (
     HingeLoss,
     LSGANConfig,

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from ganforge import hookimpl
-from ganforge.metrics import Metric, score_key
-from ganforge.plugins import PluginSet
+from ganforge.eval.interfaces import Metric, score_key
+from ganforge.core.plugins import PluginSet
 from ganforge.testing import check_component
 
 maths = pytest.importorskip("ganforge_metrics.maths")
@@ -171,7 +171,7 @@ def grumpy_images():
     import os
     from pathlib import Path
 
-    from ganforge.data import load_image_folder
+    from ganforge.data.folders import load_image_folder
 
     folder = Path(os.environ["GANFORGE_DATA"]) / "grumpify-cats" / "grumpy"
     if not folder.is_dir():

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ganforge import hookimpl
-from ganforge.components import AdversarialLoss, Algorithm
-from ganforge.errors import DataError, PluginError
-from ganforge.plugins import PluginSet, get_plugins, get_registry, set_plugins
+from ganforge.core.components import AdversarialLoss, Algorithm
+from ganforge.core.errors import DataError, PluginError
+from ganforge.core.plugins import PluginSet, get_plugins, get_registry, set_plugins
 from ganforge.testing import FakeEntryPoint, check_component, check_plugin, isolated_plugins, use_plugins
 
 
@@ -109,7 +109,7 @@ def test_get_plugins_warns_about_failures_once(monkeypatch):
     with use_plugins(plugins):
         assert get_plugins() is plugins
     # get_plugins() on a fresh process loads entry points and warns; simulate with a fake group.
-    monkeypatch.setattr("ganforge.plugins.entry_points", lambda group: [broken_ep(), FakeEntryPoint("good", GoodPlugin())])
+    monkeypatch.setattr("ganforge.core.plugins.entry_points", lambda group: [broken_ep(), FakeEntryPoint("good", GoodPlugin())])
     set_plugins(None)
     with pytest.warns(RuntimeWarning, match="plugin 'broken'.*skipped"):
         registry = get_registry()
@@ -442,7 +442,7 @@ class BadContracts:
         ("loss", "not-scalar", "loss 'not-scalar'.*d_loss.*scalar"),
         ("algorithm", "inconsistent", "algorithm 'inconsistent'.*role 'critic'.*'discriminator'.*not in sections"),
         ("algorithm", "bad-optim", "algorithm 'bad-optim'.*group 'generators'.*role 'g_xx'"),
-        ("algorithm", "not-a-class", "algorithm 'not-a-class'.*subclass of ganforge.components.Algorithm"),
+        ("algorithm", "not-a-class", "algorithm 'not-a-class'.*subclass of ganforge.core.components.Algorithm"),
     ],
 )
 def test_check_component_names_the_broken_component(kind, name, message):

@@ -10,11 +10,11 @@ from typing import Literal
 import pytest
 
 from ganforge import hookimpl
-from ganforge.components import Algorithm
-from ganforge.errors import RecipeError, UnknownComponentError
+from ganforge.core.components import Algorithm
+from ganforge.core.errors import RecipeError, UnknownComponentError
 import ganforge_optim
 from ganforge_optim.optimizers import AdamConfig
-from ganforge.recipes import apply_overrides, load_recipe, parse_override, recipe_from_toml, resolve
+from ganforge.core.recipes import apply_overrides, load_recipe, parse_override, recipe_from_toml, resolve
 from ganforge.testing import isolated_plugins
 
 

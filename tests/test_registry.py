@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pytest
 
 from ganforge import hookimpl
-from ganforge.errors import PluginError, UnknownComponentError
-from ganforge.registry import Component, Registry
+from ganforge.core.errors import PluginError, UnknownComponentError
+from ganforge.core.registry import Component, Registry
 from ganforge.testing import isolated_plugins
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _cli_helpers import SHAPES_TINY, ok, run_cli
-from ganforge.report_html import REPORT_FILE, STATUS_FILE, write_report
+from ganforge.io.report import REPORT_FILE, STATUS_FILE, write_report
 
 
 @pytest.fixture(scope="module")

@@ -84,8 +84,8 @@ def test_resume_of_a_run_without_checkpoints(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     # a run that was killed before its first checkpoint: its recipe is there, no checkpoint
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
 
     recipe = load_recipe("dcgan-shapes", get_registry(), ["train.threads=1", "data.num_images=64"])
     (run / "recipe.toml").write_text(recipe.to_toml())

@@ -15,7 +15,7 @@ import pytest
 from _cli_helpers import SHAPES_TINY, metrics, ok, one_error_line, run_cli, run_module, subprocess_env
 from test_interrupt import start_long_run, wait_for_training
 
-from ganforge.runlock import LOCK_FILE, STALE_AFTER_S, RunLock, RunLocked, read_holder
+from ganforge.train.runlock import LOCK_FILE, STALE_AFTER_S, RunLock, RunLocked, read_holder
 
 SHORT = [*SHAPES_TINY, "--set", "log.gif=false", "--set", "log.plots=false"]
 
@@ -176,7 +176,7 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
         pytest.skip("root can write anywhere")
     tmp_path.chmod(0o500)
     try:
-        from ganforge.errors import TrainingError
+        from ganforge.core.errors import TrainingError
 
         with pytest.raises(TrainingError, match="cannot write to the output directory"):
             RunLock(tmp_path / "run").acquire()

@@ -14,8 +14,8 @@ import pytest
 from _cli_helpers import CATS_TINY, CYCLE_TINY, DATA, SHAPES_TINY, image_size, ok, one_error_line, pixels, run_cli
 from _cli_helpers import subprocess_env
 
-from ganforge import sampling_io
-from ganforge.images import list_images
+from ganforge.io import samples as sampling_io
+from ganforge.data.images import list_images
 
 CATS = DATA / "grumpify-cats"
 needs_cats = pytest.mark.skipif(not (CATS / "grumpy").is_dir(), reason=f"no cat images in {DATA}")
@@ -95,16 +95,16 @@ def test_chunks_write_every_file_and_the_grid_is_the_first_chunk(shapes_ckpt, tm
 
 
 def test_a_grid_that_fits_one_chunk_is_what_one_call_gives(shapes_ckpt, tmp_path):
-    from ganforge.inference import load_for_inference
-    from ganforge.plugins import get_plugins
+    from ganforge.io.inference import load_for_inference
+    from ganforge.core.plugins import get_plugins
 
-    from ganforge.components import SampleRequest
+    from ganforge.core.components import SampleRequest
 
     loaded = load_for_inference(shapes_ckpt, get_plugins().registry)
     images, nrow = loaded.algorithm.sample(loaded.nets, SampleRequest(num=16, seed=5))
     out = tmp_path / "g.png"
     ok(run_cli("sample", "--checkpoint", shapes_ckpt, "--num", 16, "--seed", 5, "--output", out))
-    from ganforge.images import make_grid_image
+    from ganforge.data.images import make_grid_image
 
     assert np.array_equal(pixels(out), np.asarray(make_grid_image(images, nrow=nrow)))
 
@@ -169,7 +169,7 @@ def test_image_to_image_samples_stream_their_sources_in_chunks(cycle_ckpt, photo
     assert "broken.png" in result.stderr
     # the sources are taken in the order the folder lists them: the first is the first image file
     first = [p for p in list_images(photo_folder) if p.name != "broken.png"][0]
-    from ganforge.images import read_image, to_tensor
+    from ganforge.data.images import read_image, to_tensor
 
     expect = to_tensor(read_image(first), 64).permute(1, 2, 0).numpy()
     assert np.array_equal(pixels(each / "sample-0000.png"), expect)

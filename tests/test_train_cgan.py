@@ -62,7 +62,7 @@ def test_labelled_folders_from_a_list_and_from_a_root():
     (dict(), "needs a folder of class sub-folders, or a list of folders"),
 ])
 def test_labelled_folders_errors(config, expected):
-    from ganforge.errors import DataError
+    from ganforge.core.errors import DataError
     from ganforge_cgan.data import LabelledFoldersConfig, build_labelled_folders
 
     with pytest.raises(DataError) as info:
@@ -77,8 +77,8 @@ def test_cgan_trains_and_stores_class_names(cgan_run, tmp_path):
     assert all(np.isfinite([r["d_loss"], r["g_loss"]]).all() for r in rows)
     start = initial_generator(RECIPE, TINY + ["--set", "train.steps=3"], tmp_path / "probe")
     assert_generator_changed(start, cgan_run / "checkpoints" / "step-00000003" / "model.safetensors")
-    from ganforge.inference import load_for_inference
-    from ganforge.plugins import get_registry
+    from ganforge.io.inference import load_for_inference
+    from ganforge.core.plugins import get_registry
 
     loaded = load_for_inference(cgan_run, get_registry())
     assert list(loaded.class_names()) == CLASSES and loaded.capabilities.classes

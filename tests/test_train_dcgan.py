@@ -21,9 +21,9 @@ def _sets(args: list[str]) -> list[str]:
 
 def initial_generator(recipe: str, args: list[str], tmp: Path) -> dict[str, torch.Tensor]:
     """The generator weights a run starts from: the trainer's own build, before any step."""
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
-    from ganforge.trainer import TrainRun
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
+    from ganforge.train.loop import TrainRun
 
     registry = get_registry()
     run = TrainRun(load_recipe(recipe, registry, _sets(args)), registry, tmp)

@@ -225,8 +225,8 @@ def test_a_discriminator_without_decoders_is_refused(tmp_path):
 
 @pytest.mark.parametrize(("recipe", "size", "width"), [("lightweight-cats", 64, 8), ("lightweight-cats-128", 128, 32)])
 def test_recipes_follow_the_paper_where_they_can(recipe, size, width):
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
 
     r = load_recipe(recipe, get_registry())
     assert r.algorithm.name == "lightweight" and r.algorithm.config.ema == 0.999 and r.algorithm.config.recon_weight > 0

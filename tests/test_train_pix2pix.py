@@ -59,7 +59,7 @@ def test_edges_dataset_pairs_edge_maps_with_photos_and_holds_out_the_last():
     from ganforge_pix2pix.data import EdgesConfig, build_edges
 
     ds = build_edges(EdgesConfig(path="grumpify-cats/grumpy", image_size=32, holdout=8))["pairs"]
-    from ganforge.images import list_images
+    from ganforge.data.images import list_images
 
     every = [p.name for p in list_images(GRUMPY)]
     assert len(ds) == len(every) - 8 and ds.held_out == every[-8:] and not set(ds.held_out) & set(ds.names)
@@ -76,7 +76,7 @@ def _photos(n: int) -> list[Path]:
 
 
 def test_side_by_side_splits_each_image_and_skips_non_pairs(tmp_path):
-    from ganforge.data import DataWarning
+    from ganforge.data.folders import DataWarning
     from ganforge_pix2pix.data import SideBySideConfig, build_side_by_side
 
     folder = tmp_path / "ab"

@@ -141,9 +141,9 @@ def cats_run(tmp_path_factory) -> Path:
 
 @needs_cats
 def test_recipe_is_the_few_shot_setup(tmp_path):
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
-    from ganforge.trainer import TrainRun
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
+    from ganforge.train.loop import TrainRun
 
     registry = get_registry()
     recipe = load_recipe("stylegan2-cats", registry, [])
@@ -178,9 +178,9 @@ def test_recipe_trains_and_every_generator_weight_moves(cats_run, tmp_path):
 
 @needs_cats
 def test_sample_with_truncation(cats_run, tmp_path, monkeypatch):
-    from ganforge.components import SampleRequest
-    from ganforge.inference import load_for_inference
-    from ganforge.plugins import get_registry
+    from ganforge.core.components import SampleRequest
+    from ganforge.io.inference import load_for_inference
+    from ganforge.core.plugins import get_registry
 
     monkeypatch.chdir(tmp_path)
     grids = {}
@@ -234,8 +234,8 @@ def test_pl_mean_round_trips_bit_exact():
 
 @needs_cats
 def test_128_recipe_builds_and_trains_a_step(tmp_path):
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
 
     recipe = load_recipe("stylegan2-cats-128", get_registry(), [])
     assert "GPU" in recipe.description and recipe.train.batch_size == 32

@@ -24,9 +24,9 @@ TINY = [*QUIET, "--set", "train.batch_size=4", "--set", "generator.width=8", "--
 
 
 def _built(recipe: str, args: list[str], tmp: Path):
-    from ganforge.plugins import get_registry
-    from ganforge.recipes import load_recipe
-    from ganforge.trainer import TrainRun
+    from ganforge.core.plugins import get_registry
+    from ganforge.core.recipes import load_recipe
+    from ganforge.train.loop import TrainRun
 
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
     registry = get_registry()

@@ -7,16 +7,16 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
-from . import common
-from .data_cmd import data_app
-from .eval_cmd import eval_command, metrics_app
-from .plugins_cmd import plugins_command
-from .recipes_cmd import recipes_app
-from .report_cmd import report_command
-from .sample import sample_command
-from .train import train_command
-from .translate import translate_command
+from ganforge import __version__
+from ganforge.cli import common
+from ganforge.cli.data_cmd import data_app
+from ganforge.cli.eval_cmd import eval_command, metrics_app
+from ganforge.cli.plugins_cmd import plugins_command
+from ganforge.cli.recipes_cmd import recipes_app
+from ganforge.cli.report_cmd import report_command
+from ganforge.cli.sample import sample_command
+from ganforge.cli.train import train_command
+from ganforge.cli.translate import translate_command
 
 app = typer.Typer(
     name="ganforge",

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 
 DEBUG_ENV = "GANFORGE_DEBUG"
 
@@ -66,7 +66,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def registry():
-    from ..plugins import get_plugins
+    from ganforge.core.plugins import get_plugins
 
     plugins = get_plugins()
     if debug_enabled():  # the one-line warnings said what failed; --debug also shows where

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from . import common
+from ganforge.cli import common
 
 data_app = typer.Typer(help="Datasets: where each one is, and fetching the public ones into the cache.",
                        no_args_is_help=True)
@@ -23,7 +23,7 @@ def _sources(registry) -> dict:
 
 def _used_by(registry, names) -> dict[str, list[str]]:
     """dataset name -> the registered recipes that train on it."""
-    from ..recipes import load_recipe
+    from ganforge.core.recipes import load_recipe
 
     used: dict[str, list[str]] = {n: [] for n in names}
     for recipe_name in registry.list("recipe"):
@@ -44,7 +44,7 @@ def _used_by(registry, names) -> dict[str, list[str]]:
 @data_app.command("list")
 def data_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False):
     """Every dataset a recipe can name: where it is, whether it is present, its size and source."""
-    from ..datasources import cache_dir, data_root, folder_size, human_size, locate
+    from ganforge.data.sources import cache_dir, data_root, folder_size, human_size, locate
 
     with common.user_errors():
         registry = common.registry()
@@ -109,9 +109,9 @@ def data_fetch(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
 ):
     """Download a public dataset into the cache (resumable), check it and extract it atomically."""
-    from ..datasources import human_size
-    from ..errors import DataError, did_you_mean
-    from ..fetch import fetch
+    from ganforge.data.sources import human_size
+    from ganforge.core.errors import DataError, did_you_mean
+    from ganforge.data.fetch import fetch
 
     with common.user_errors():
         registry = common.registry()

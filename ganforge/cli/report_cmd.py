@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import common
+from ganforge.cli import common
 
 
 def report_command(
@@ -15,8 +15,8 @@ def report_command(
     open_it: Annotated[bool, typer.Option("--open", help="Open the report in the default web browser.")] = False,
 ):
     """Write RUN/report.html again from the run's files: state, loss curves, progress grids, samples."""
-    from ..errors import GanforgeError
-    from ..report_html import RECIPE_FILE, write_report
+    from ganforge.core.errors import GanforgeError
+    from ganforge.io.report import RECIPE_FILE, write_report
 
     with common.user_errors():
         if not (run_dir / RECIPE_FILE).is_file():

@@ -7,11 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common
+from ganforge.cli import common
 
 
 def _model_size(loaded) -> int:
-    from ..errors import GanforgeError
+    from ganforge.core.errors import GanforgeError
 
     size = (loaded.data.image_size if loaded.data is not None else None) or getattr(loaded.recipe.data.config, "image_size", None)
     if not size:
@@ -32,12 +32,12 @@ def sample_command(
     truncation: Annotated[Optional[float], typer.Option("--truncation", "-t", help="Truncation trick, in (0, 1]: pull latents towards their average (lower: more typical, less varied). Models with a mapping network (StyleGAN2) only.")] = None,
 ):
     """Write a grid of samples (noise-to-image) or source | translation | reconstruction (image-to-image)."""
-    from .. import sampling_io
-    from ..components import SampleRequest
-    from ..errors import GanforgeError
-    from ..images import tensor_to_pil
-    from ..inference import load_for_inference
-    from ..registry import plugin_code
+    from ganforge.io import samples as sampling_io
+    from ganforge.core.components import SampleRequest
+    from ganforge.core.errors import GanforgeError
+    from ganforge.data.images import tensor_to_pil
+    from ganforge.io.inference import load_for_inference
+    from ganforge.core.registry import plugin_code
 
     with common.user_errors():
         sampling_io.check_request(num, seed, output, individual)  # before any work: counts, seed, file type

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common
+from ganforge.cli import common
 
 
 def train_command(
@@ -25,10 +25,10 @@ def train_command(
     log_with: Annotated[Optional[list[str]], typer.Option("--log-with", help="Also log to an experiment tracker: tensorboard, wandb or mlflow (repeatable; logs in RUN/logs).")] = None,
 ):
     """Train a recipe (or resume a run). Multi-process: torchrun --nproc_per_node N -m ganforge train ..."""
-    from ..errors import GanforgeError, RecipeError
-    from ..recipes import load_recipe
-    from ..trackers import parse_trackers
-    from ..trainer import RECIPE_FILE, train
+    from ganforge.core.errors import GanforgeError, RecipeError
+    from ganforge.core.recipes import load_recipe
+    from ganforge.train.trackers import parse_trackers
+    from ganforge.train.loop import RECIPE_FILE, train
 
     with common.user_errors():
         trackers = parse_trackers(log_with)
@@ -51,7 +51,7 @@ def train_command(
             if not recipe_file.is_file():
                 raise GanforgeError(f"{resume} is not a ganforge run directory (no {RECIPE_FILE})",
                                     hint="pass the folder a previous `ganforge train` wrote")
-            from ..recipes import apply_overrides, resolve
+            from ganforge.core.recipes import apply_overrides, resolve
             import tomllib
 
             try:

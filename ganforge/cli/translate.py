@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import common
+from ganforge.cli import common
 
 
 def translate_command(
@@ -23,11 +23,11 @@ def translate_command(
     import torch.nn.functional as F
     from rich.progress import track
 
-    from ..errors import DataError, GanforgeError, did_you_mean
-    from ..registry import plugin_code
-    from ..images import read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
-    from ..inference import load_for_inference
-    from ..sampling_io import iter_image_files
+    from ganforge.core.errors import DataError, GanforgeError, did_you_mean
+    from ganforge.core.registry import plugin_code
+    from ganforge.data.images import read_image, save_pil_atomic, tensor_to_pil, to_float, to_tensor
+    from ganforge.io.inference import load_for_inference
+    from ganforge.io.samples import iter_image_files
 
     with common.user_errors():
         if not input_path.exists():

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.components import Augmentation
+from ganforge.core.components import Augmentation
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ganforge.components import Capabilities, SampleRequest
-from ganforge.errors import RecipeError
+from ganforge.core.components import Capabilities, SampleRequest
+from ganforge.core.errors import RecipeError
 from ganforge_dcgan.algorithm import GANAlgorithm, GANConfig, _slerp
 
 

@@ -2,7 +2,7 @@
 to the noise) and a projection discriminator (Miyato & Koyama 2018).
 
 Both expose ``num_classes`` and take the labels (``int64 [B]``) as their second argument, the
-convention of ``ganforge.components``.
+convention of ``ganforge.core.components``.
 """
 
 from __future__ import annotations

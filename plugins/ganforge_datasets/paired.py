@@ -13,10 +13,10 @@ from typing import ClassVar, Literal
 
 import torch
 
-from ganforge.data import Domains, ImageTensorDataset
-from ganforge.datasources import DataSource
-from ganforge.errors import DataError
-from ganforge.images import list_images, read_image, to_tensor
+from ganforge.data.folders import Domains, ImageTensorDataset
+from ganforge.data.sources import DataSource
+from ganforge.core.errors import DataError
+from ganforge.data.images import list_images, read_image, to_tensor
 
 from .catalog import PIX2PIX_SETS
 from .folders import find_data

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganforge.data import Domains, ImageTensorDataset
-from ganforge.datasources import DataSource
-from ganforge.errors import DataError, did_you_mean
+from ganforge.data.folders import Domains, ImageTensorDataset
+from ganforge.data.sources import DataSource
+from ganforge.core.errors import DataError, did_you_mean
 
 SHAPES = ("circle", "square", "triangle", "star")
 """Shape names the ``shapes`` option accepts."""

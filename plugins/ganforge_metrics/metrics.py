@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ganforge.metrics import Metric
+from ganforge.eval.interfaces import Metric
 
 from . import maths
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ganforge.components import Capabilities, SampleRequest
-from ganforge.errors import RecipeError
+from ganforge.core.components import Capabilities, SampleRequest
+from ganforge.core.errors import RecipeError
 from ganforge_dcgan.algorithm import GANAlgorithm, _columns
 
 

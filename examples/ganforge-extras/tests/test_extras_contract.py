@@ -64,7 +64,7 @@ def test_found_through_the_ganforge_entry_point():
     eps = [ep for ep in dist.entry_points if ep.group == "ganforge"]
     assert [(ep.name, ep.value) for ep in eps] == [("extras", "ganforge_extras")]
 
-    from ganforge.plugins import PluginSet
+    from ganforge.core.plugins import PluginSet
 
     plugins = PluginSet(strict=True)
     plugins.load_entry_points(eps)

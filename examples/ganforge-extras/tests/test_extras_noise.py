@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge.errors import RecipeError
+from ganforge.core.errors import RecipeError
 from ganforge_extras import InstanceNoise, NoiseConfig
 
 

@@ -6,7 +6,7 @@ import tomllib
 from importlib.resources import files
 
 
-from ganforge.recipes import load_recipe
+from ganforge.core.recipes import load_recipe
 from ganforge.testing import use_plugins
 from ganforge_extras import NoiseConfig, RelativisticConfig, TinyMLPConfig
 
@@ -42,7 +42,7 @@ def test_recipe_resolves_on_top_of_dcgan_shapes(with_builtins):
 
 def test_recipe_trains_end_to_end(with_builtins, tmp_path):
     """A few real training steps of the recipe: every component works inside the "gan" algorithm."""
-    from ganforge.trainer import train
+    from ganforge.train.loop import train
 
     overrides = [
         "train.steps=3", "train.batch_size=8", "train.threads=1", "data.num_images=32",

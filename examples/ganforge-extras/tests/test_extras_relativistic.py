@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganforge.components import AdversarialLoss
-from ganforge.errors import RecipeError
+from ganforge.core.components import AdversarialLoss
+from ganforge.core.errors import RecipeError
 from ganforge_extras import RelativisticAverageLoss, RelativisticConfig
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ganforge import hookimpl
-from ganforge.recipes import register_package_recipes
+from ganforge.core.recipes import register_package_recipes
 
 from .algorithms import CondGAN, CondGANConfig, PairedL1GAN, PairedConfig
 from .datasets import CatsByBreedConfig, CatsWithSketchesConfig, build_cats_by_breed, build_cats_with_sketches

@@ -1,4 +1,4 @@
-"""Two algorithms that use only the documented Run interface (ganforge.run.Run)."""
+"""Two algorithms that use only the documented Run interface (ganforge.train.run.Run)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge.components import Algorithm, Capabilities, SampleRequest
+from ganforge.core.components import Algorithm, Capabilities, SampleRequest
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge.data import ImageTensorDataset, load_image_folder, resolve_data_path
+from ganforge.data.folders import ImageTensorDataset, load_image_folder, resolve_data_path
 
 
 @dataclass(frozen=True)

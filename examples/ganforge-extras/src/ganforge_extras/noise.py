@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ganforge.components import Augmentation
+from ganforge.core.components import Augmentation
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import hookspecs
-from .errors import PluginError, did_you_mean
-from .hookspecs import HOOKS, PROJECT
-from .registry import Component, Registry
+from ganforge.core import hookspecs
+from ganforge.core.errors import PluginError, did_you_mean
+from ganforge.core.hookspecs import HOOKS, PROJECT
+from ganforge.core.registry import Component, Registry
 
 STRICT_ENV = "GANFORGE_STRICT_PLUGINS"
 DISABLE_ENV = "GANFORGE_DISABLE_PLUGINS"

@@ -57,22 +57,22 @@ def register_discriminators(register):
 
 @hookspec
 def register_losses(register):
-    """Register adversarial losses (see ``ganforge.components.AdversarialLoss``)."""
+    """Register adversarial losses (see ``ganforge.core.components.AdversarialLoss``)."""
 
 
 @hookspec
 def register_augmentations(register):
-    """Register augmentations (see ``ganforge.components.Augmentation``)."""
+    """Register augmentations (see ``ganforge.core.components.Augmentation``)."""
 
 
 @hookspec
 def register_datasets(register):
-    """Register datasets: ``builder(config)`` returns ``{domain: dataset}`` (see ``ganforge.data``)."""
+    """Register datasets: ``builder(config)`` returns ``{domain: dataset}`` (see ``ganforge.data.folders``)."""
 
 
 @hookspec
 def register_algorithms(register):
-    """Register training algorithms (see ``ganforge.components.Algorithm``)."""
+    """Register training algorithms (see ``ganforge.core.components.Algorithm``)."""
 
 
 @hookspec
@@ -83,17 +83,17 @@ def register_optimizers(register):
 
 @hookspec
 def register_schedules(register):
-    """Register learning-rate schedules (see ``ganforge.components.Schedule``)."""
+    """Register learning-rate schedules (see ``ganforge.core.components.Schedule``)."""
 
 
 @hookspec
 def register_metrics(register):
-    """Register evaluation metrics (see ``ganforge.metrics.Metric``): FID, KID, ..."""
+    """Register evaluation metrics (see ``ganforge.eval.interfaces.Metric``): FID, KID, ..."""
 
 
 @hookspec
 def register_feature_extractors(register):
-    """Register feature extractors for metrics (see ``ganforge.metrics.FeatureExtractor``)."""
+    """Register feature extractors for metrics (see ``ganforge.eval.interfaces.FeatureExtractor``)."""
 
 
 @hookspec

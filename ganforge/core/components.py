@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:  # documentation only: the core's run interface
-    from .run import Batch, DatasetInfo, Run
+    from ganforge.data.items import Batch, DatasetInfo
+    from ganforge.train.run import Run
 
 
 class AdversarialLoss(nn.Module):
@@ -177,7 +178,7 @@ class Algorithm:
     - ``domains``: the data domains a step consumes (the dataset must provide them).
     - ``fields``: per domain, the item fields beyond ``image`` a step needs (``{"images": ("label",)}``).
 
-    Every method receives ``run``, a :class:`ganforge.run.Run` — the documented interface, and the
+    Every method receives ``run``, a :class:`ganforge.train.run.Run` — the documented interface, and the
     only thing an algorithm may use. The registered builder of an algorithm is its class:
     ``builder(config)`` returns the instance.
     """

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 
 TRACKERS = {
     "tensorboard": ("is_tensorboard_available", "pip install 'ganforge[tensorboard]' (or: pip install tensorboard)"),

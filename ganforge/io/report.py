@@ -17,7 +17,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from .runfiles import METRICS_FILE, RECIPE_FILE, REPORT_FILE, SAMPLES_DIR, STATUS_FILE, read_metrics, write_atomic_text
+from ganforge.io.runfiles import METRICS_FILE, RECIPE_FILE, REPORT_FILE, SAMPLES_DIR, STATUS_FILE, read_metrics, write_atomic_text
 NOT_LOSSES = ("step", "time", "images_per_s", "lr_factor")
 MAX_POINTS = 800
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
-from .data import data_root
-from .images import IMAGE_SUFFIXES
+from ganforge.data.folders import data_root
+from ganforge.data.images import IMAGE_SUFFIXES
 
 CACHE_ENV = "GANFORGE_CACHE"
 MANIFEST = ".ganforge-source.json"

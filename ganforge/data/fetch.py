@@ -29,9 +29,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .datasources import MANIFEST, DataSource, cache_dir, complete, datasets_dir, human_size
-from .errors import DataError
-from .images import IMAGE_SUFFIXES
+from ganforge.data.sources import MANIFEST, DataSource, cache_dir, complete, datasets_dir, human_size
+from ganforge.core.errors import DataError
+from ganforge.data.images import IMAGE_SUFFIXES
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0

@@ -48,9 +48,9 @@ from typing import Any, Literal
 
 import tomli_w
 
-from .config import build_dataclass, config_to_dict, field_types
-from .errors import GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
-from .registry import Registry
+from ganforge.core.config import build_dataclass, config_to_dict, field_types
+from ganforge.core.errors import GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
+from ganforge.core.registry import Registry
 
 class UnknownRecipeError(RecipeError):
     """A recipe name (given, or in ``extends``) that no plugin registers."""
@@ -68,7 +68,7 @@ DECAY_SCHEDULE = "linear"  # what train.lr_decay_start < 1 means for groups that
 class TrainConfig:
     steps: int = 1000
     batch_size: int = 16
-    # "auto": bf16 autocast on a CPU with native bf16 instructions, fp32 elsewhere (ganforge.hardware).
+    # "auto": bf16 autocast on a CPU with native bf16 instructions, fp32 elsewhere (ganforge.train.hardware).
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"
     # Shortcut: groups that name no [optim.GROUP.schedule] decay linearly to zero from this
     # fraction of training (1.0: they keep a constant rate).

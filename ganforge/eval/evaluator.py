@@ -2,7 +2,7 @@
 
 An evaluation generates images from a checkpoint (samples, or translations of source images),
 extracts features of them and of real images with a registered feature extractor, and hands both to
-registered metrics. Real-image features are cached by content hash (``ganforge.metrics``).
+registered metrics. Real-image features are cached by content hash (``ganforge.eval.interfaces``).
 
 Everything that touches an algorithm's inference API goes through :func:`generate`, so a change of
 that API is one edit here.
@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .checkpoint import BEST, CHECKPOINTS, write_atomic_text
-from .metrics import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
-from .registry import Registry, plugin_code
+from ganforge.io.checkpoint import BEST, CHECKPOINTS, write_atomic_text
+from ganforge.eval.interfaces import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
+from ganforge.core.registry import Registry, plugin_code
 
 STANDARD_EXTRACTOR = "inception-v3-fid"
 DEFAULT_METRICS = ("fid", "kid", "precision-recall")
@@ -42,7 +42,7 @@ def is_translation(capabilities: Any) -> bool:
 def generate(algorithm: Any, nets: dict, num: int, seed: int, *, sources: Tensor | None = None,
              direction: str | None = None, batch: int = 64) -> Tensor:
     """Images in [-1, 1] on the CPU: ``num`` samples, or the translations of ``sources``."""
-    from .components import SampleRequest
+    from ganforge.core.components import SampleRequest
 
     with torch.no_grad():
         if sources is None:
@@ -57,7 +57,7 @@ def translation_data(algorithm: Any, direction: str, domains: dict) -> tuple[Ten
     """A translation model's evaluation data from its training data: (source images, the real
     images its translations are compared with, the real images' domain), as the algorithm places
     them (``Algorithm.translation_fields``)."""
-    from .run import fetch_fields
+    from ganforge.data.items import fetch_fields
 
     try:
         (src, src_field), (dst, dst_field) = algorithm.translation_fields(direction)
@@ -103,13 +103,13 @@ class EvalResult:
 
 
 def _all_images(dataset) -> Tensor:
-    from .run import fetch_fields
+    from ganforge.data.items import fetch_fields
 
     return fetch_fields(dataset, torch.arange(len(dataset)))["image"]
 
 
 def load_real(folder: Path, image_size: int) -> Tensor:
-    from .data import load_image_folder
+    from ganforge.data.folders import load_image_folder
 
     return _all_images(load_image_folder(folder, image_size, progress=False))
 
@@ -225,7 +225,7 @@ def default_metrics(registry: Registry, translation: bool) -> list[str]:
 def evaluate_checkpoint(evaluator: Evaluator, loaded: Any, *, num: int, seed: int = 0,
                         sources: Tensor | None = None, direction: str | None = None,
                         nearest_image: Path | None = None) -> EvalResult:
-    """Score one loaded checkpoint (``ganforge.inference.load_for_inference``) against ``evaluator``'s real set;
+    """Score one loaded checkpoint (``ganforge.io.inference.load_for_inference``) against ``evaluator``'s real set;
     with ``nearest_image``, also draw the samples closest to training images beside them (memorisation)."""
     t0 = time.perf_counter()
     if sources is not None:
@@ -252,7 +252,7 @@ def evaluate_checkpoint(evaluator: Evaluator, loaded: Any, *, num: int, seed: in
 def write_nearest(path: Path, generated: Tensor, real: Tensor, near: dict[str, list], count: int = 8) -> Path:
     """The ``count`` samples closest to a training image (smallest distance ratio), top row, above
     their nearest training images: a look at what the memorisation scores mean."""
-    from .images import save_image_grid
+    from ganforge.data.images import save_image_grid
 
     order = sorted(range(len(near["ratio"])), key=lambda i: near["ratio"][i])[:count]
     top = generated[order]
@@ -431,7 +431,7 @@ class TrainingEvaluator:
             run.accelerator.wait_for_everyone()
 
     def _evaluate(self, run, say) -> None:
-        from .reporting import METRICS_FILE
+        from ganforge.train.report import METRICS_FILE
 
         nets = run.algorithm_call("eval_networks")
         modes = {name: net.training for name, net in nets.items()}
@@ -455,7 +455,7 @@ class TrainingEvaluator:
                   "eval_seconds": round(seconds, 3), "eval_num": len(images)}
         with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
-        from . import trackers
+        from ganforge.train import trackers
 
         trackers.log(run, {"step": run.step, **{f"eval/{k}": v for k, v in scores.items()}})
         if say is not None:
@@ -464,7 +464,7 @@ class TrainingEvaluator:
 
 
 def _last_time(path: Path) -> float:
-    from .reporting import read_metrics
+    from ganforge.train.report import read_metrics
 
     rows = read_metrics(path)
     return float(rows[-1].get("time", 0.0)) if rows else 0.0

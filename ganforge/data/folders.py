@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .errors import DataError
-from .images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_tensor
+from ganforge.core.errors import DataError
+from ganforge.data.images import IMAGE_SUFFIXES, list_images, read_image, to_float, to_tensor
 
 DATA_ENV = "GANFORGE_DATA"
 
@@ -89,7 +89,7 @@ class ImageTensorDataset(Dataset):
     holds the messages of the :class:`DataWarning` s raised while building it. The ``uint8`` tensor
     may be shared with the in-process cache: treat ``images`` as read-only.
 
-    Items may carry more fields than the image (see ``ganforge.run.FIELD_KINDS``):
+    Items may carry more fields than the image (see ``ganforge.data.items.FIELD_KINDS``):
     ``labels`` (``int64 [N]`` class indices, with ``class_names``) adds a ``label`` field, and
     ``paired`` (``{field: uint8 [N, 3, H, W]}``) adds image fields such as a pix2pix ``target``.
     An item is then a dict of fields; ``get_fields`` batches every field, ``get_batch`` the images.

@@ -27,15 +27,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .errors import CheckpointError
-from .runfiles import write_atomic_text  # noqa: F401 - used here and re-exported
+from ganforge.core.errors import CheckpointError
+from ganforge.io.runfiles import write_atomic_text  # noqa: F401 - used here and re-exported
 
 FORMAT = "ganforge-checkpoint"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 LATEST = "latest"
-BEST = "best"  # written by ganforge.evaluation when a recipe scores checkpoints; never pruned
+BEST = "best"  # written by ganforge.eval.evaluator when a recipe scores checkpoints; never pruned
 CHECKPOINTS = "checkpoints"
 
 

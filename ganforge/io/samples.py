@@ -20,9 +20,9 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-from .errors import DataError, GanforgeError
-from .images import grid_size, is_image_file, natural_key, read_image, save_image_grid, save_pil_atomic
-from .images import tensor_to_pil, to_float, to_tensor
+from ganforge.core.errors import DataError, GanforgeError
+from ganforge.data.images import grid_size, is_image_file, natural_key, read_image, save_image_grid, save_pil_atomic
+from ganforge.data.images import tensor_to_pil, to_float, to_tensor
 
 MAX_GRID_ITEMS = 1024
 """The most samples one grid image shows (a 32 x 32 grid)."""
@@ -63,7 +63,7 @@ def _too_many_for_grid(num: int, most: int, what: str) -> GanforgeError:
 
 # --- where image-to-image samples come from ------------------------------------------------------
 def iter_image_files(folder: Path, exclude: Path | None = None) -> Iterator[Path]:
-    """Image files under ``folder`` in the order :func:`ganforge.images.list_images` gives, found lazily:
+    """Image files under ``folder`` in the order :func:`ganforge.data.images.list_images` gives, found lazily:
     only one folder's names are held at a time. Hidden entries are skipped, symlinked folders followed
     once, and ``exclude`` (e.g. an output folder inside the input) is not entered."""
     seen: set[str] = set()
@@ -139,7 +139,7 @@ class ImageSource:
                 return None
             if not peek:
                 self._taken = hi
-            from .run import fetch_fields
+            from ganforge.data.items import fetch_fields
 
             idx = torch.arange(lo, hi)
             return {d: fetch_fields(ds, idx)["image"] for d, ds in self.domains.items()}

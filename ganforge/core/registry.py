@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import GanforgeError, PluginCodeError, PluginError, UnknownComponentError, did_you_mean, first_line
-from .hookspecs import KINDS
+from ganforge.core.errors import GanforgeError, PluginCodeError, PluginError, UnknownComponentError, did_you_mean, first_line
+from ganforge.core.hookspecs import KINDS
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Registry:
 
     def build(self, kind: str, name: str, options: dict | None = None, *, where: str = "") -> Any:
         """Validate ``options`` against the component's config and call its builder."""
-        from .config import make_config
+        from ganforge.core.config import make_config
 
         component = self.get(kind, name)
         if component.builder is None:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .errors import GanforgeError
+from ganforge.core.errors import GanforgeError
 
 CACHE_ENV = "GANFORGE_CACHE"
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import GanforgeError, TrainingError
+from ganforge.core.errors import GanforgeError, TrainingError
 
 LOCK_FILE = ".ganforge.lock"
 HEARTBEAT_S = 30.0

@@ -22,8 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, runlock
-from .checkpoint import (
+from ganforge import __version__
+
+from ganforge.train import runlock
+from ganforge.io.checkpoint import (
     CHECKPOINTS,
     STATE_FILE,
     load_module_state,
@@ -32,17 +34,18 @@ from .checkpoint import (
     split_prefix,
     write_checkpoint,
 )
-from .components import adapt_loss
-from .cpushare import CpuShare
-from .hardware import resolve_precision
-from .config import config_to_dict
-from .errors import CheckpointError, DataError, PluginCodeError, TrainingError, TrainingInterrupted
-from .recipes import Recipe
-from .registry import Registry, plugin_code
-from .run import Batch, Run, describe_dataset, fetch_fields
-from .sampler import EpochSampler
+from ganforge.core.components import adapt_loss
+from ganforge.train.cpushare import CpuShare
+from ganforge.train.hardware import resolve_precision
+from ganforge.core.config import config_to_dict
+from ganforge.core.errors import CheckpointError, DataError, PluginCodeError, TrainingError, TrainingInterrupted
+from ganforge.core.recipes import Recipe
+from ganforge.core.registry import Registry, plugin_code
+from ganforge.data.items import Batch, describe_dataset, fetch_fields
+from ganforge.train.run import Run
+from ganforge.data.order import EpochSampler
 
-from .runfiles import METRICS_FILE, RECIPE_FILE, SAMPLES_DIR  # noqa: E402,F401 - the run folder's names
+from ganforge.io.runfiles import METRICS_FILE, RECIPE_FILE, SAMPLES_DIR  # noqa: E402,F401 - the run folder's names
 
 
 def available_cores() -> int:
@@ -84,7 +87,7 @@ class TrainRun:
     def __init__(self, recipe: Recipe, registry: Registry, run_dir: Path, log_with: list[str] | None = None):
         from accelerate import Accelerator
 
-        from .trackers import accelerator_options
+        from ganforge.train.trackers import accelerator_options
         from accelerate.utils import DistributedDataParallelKwargs
 
         self.recipe, self.registry = recipe, registry
@@ -127,7 +130,7 @@ class TrainRun:
         self.augmentations: dict[str, object] = {}
         self.api = Run(self)  # the only view of this run that algorithms get
 
-    # --- what the run interface (ganforge.run.Run) exposes ----------------------------------------
+    # --- what the run interface (ganforge.train.run.Run) exposes ----------------------------------------
     def unwrap(self, role: str) -> nn.Module:
         return self.accelerator.unwrap_model(self.nets[role])
 
@@ -566,8 +569,9 @@ def train(
     log_with: list[str] | None = None,
 ) -> Path:
     """Train ``recipe`` in ``run_dir`` (resuming from its latest checkpoint if ``resume``);
-    ``log_with`` names Accelerate trackers (see ``ganforge.trackers``)."""
-    from . import evaluation, reporting
+    ``log_with`` names Accelerate trackers (see ``ganforge.train.trackers``)."""
+    from ganforge.eval import evaluator as evaluation
+    from ganforge.train import report as reporting
 
     run = TrainRun(recipe, registry, run_dir, log_with)
     acc = run.accelerator
@@ -596,7 +600,7 @@ def train(
         if run.cpu_note:
             say.line(run.cpu_note)
         if run.is_main and run.device.type == "cpu" and acc.mixed_precision == "bf16":
-            from .hardware import bf16_warning
+            from ganforge.train.hardware import bf16_warning
 
             warning = bf16_warning()  # emulated bf16 is many times slower than fp32: say so, measured
             if warning:

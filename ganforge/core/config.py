@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Callable, Literal, Union, get_args, get_origin
 
-from .errors import RecipeError, RecipeErrors, did_you_mean
+from ganforge.core.errors import RecipeError, RecipeErrors, did_you_mean
 
 Origin = Callable[[str], str]
 

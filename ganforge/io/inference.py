@@ -8,14 +8,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import find_model_file, load_module_state, read_safetensors, split_prefix
-from .config import build_dataclass
-from .components import Capabilities
-from .errors import CheckpointError, GanforgeError, did_you_mean
-from .registry import plugin_code
-from .run import DatasetInfo
-from .recipes import Recipe, recipe_from_toml
-from .registry import Registry
+from ganforge.io.checkpoint import find_model_file, load_module_state, read_safetensors, split_prefix
+from ganforge.core.config import build_dataclass
+from ganforge.core.components import Capabilities
+from ganforge.core.errors import CheckpointError, GanforgeError, did_you_mean
+from ganforge.core.registry import plugin_code
+from ganforge.data.items import DatasetInfo
+from ganforge.core.recipes import Recipe, recipe_from_toml
+from ganforge.core.registry import Registry
 
 
 @dataclass

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 
-from . import trackers
-from .images import save_image_grid
-from .registry import plugin_code
+from ganforge.train import trackers
+from ganforge.data.images import save_image_grid
+from ganforge.core.registry import plugin_code
 
-from .runfiles import METRICS_FILE, SAMPLES_DIR, read_metrics  # noqa: F401 - read_metrics is part of this module's API
+from ganforge.io.runfiles import METRICS_FILE, SAMPLES_DIR, read_metrics  # noqa: F401 - read_metrics is part of this module's API
 
 
 class Reporter:
@@ -116,7 +116,7 @@ class Reporter:
         """Rewrite RUN/report.html; a failure to do so is reported and never stops training."""
         if not self.active or self._t0 is None:
             return
-        from .report_html import write_report
+        from ganforge.io.report import write_report
 
         try:
             write_report(self.run.run_dir, status)

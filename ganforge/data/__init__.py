@@ -1,0 +1,2 @@
+"""Data: reading images, image folders as in-memory datasets, items with fields, data order,
+and the datasets ganforge can fetch."""

@@ -1,0 +1,1 @@
+"""Evaluation: the interfaces of metrics and feature extractors, and scoring checkpoints."""
