@@ -156,7 +156,7 @@ def test_garbage_and_unwritable_registries_never_stop_a_run(tmp_path):
 def test_training_beside_another_run_uses_its_share_and_says_so(tmp_path, spawn, monkeypatch):
     from _cli_helpers import CATS_TINY, ok, run_cli
 
-    from ganforge.train.loop import available_cores
+    from ganforge.train.session import available_cores
 
     if available_cores() < 2:
         pytest.skip("needs 2 cores")

@@ -23,7 +23,7 @@ def initial_generator(recipe: str, args: list[str], tmp: Path) -> dict[str, torc
     """The generator weights a run starts from: the trainer's own build, before any step."""
     from ganforge.core.plugins import get_registry
     from ganforge.core.recipes import load_recipe
-    from ganforge.train.loop import TrainRun
+    from ganforge.train.session import TrainRun
 
     registry = get_registry()
     run = TrainRun(load_recipe(recipe, registry, _sets(args)), registry, tmp)

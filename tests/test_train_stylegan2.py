@@ -143,7 +143,7 @@ def cats_run(tmp_path_factory) -> Path:
 def test_recipe_is_the_few_shot_setup(tmp_path):
     from ganforge.core.plugins import get_registry
     from ganforge.core.recipes import load_recipe
-    from ganforge.train.loop import TrainRun
+    from ganforge.train.session import TrainRun
 
     registry = get_registry()
     recipe = load_recipe("stylegan2-cats", registry, [])

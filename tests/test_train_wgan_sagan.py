@@ -26,7 +26,7 @@ TINY = [*QUIET, "--set", "train.batch_size=4", "--set", "generator.width=8", "--
 def _built(recipe: str, args: list[str], tmp: Path):
     from ganforge.core.plugins import get_registry
     from ganforge.core.recipes import load_recipe
-    from ganforge.train.loop import TrainRun
+    from ganforge.train.session import TrainRun
 
     sets = [args[i + 1] for i, a in enumerate(args) if a == "--set"]
     registry = get_registry()

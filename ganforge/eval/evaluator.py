@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ganforge.io.checkpoint import BEST, CHECKPOINTS, write_atomic_text
+from ganforge.io.runfiles import METRICS_FILE, read_metrics
 from ganforge.eval.interfaces import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
 from ganforge.core.registry import Registry, plugin_code
 
@@ -422,17 +423,16 @@ class TrainingEvaluator:
         total = run.recipe.train.steps
         return run.step % self.cfg.every == 0 or (run.step == total and total >= self.cfg.every)
 
-    def after_checkpoint(self, run, say=None) -> None:
+    def after_checkpoint(self, run, say=None) -> dict[str, float] | None:
+        """Score the checkpoint just written when due; returns the scores (on the main process)."""
         if not self.due(run):
-            return
-        if self.evaluator is not None:
-            self._evaluate(run, say)
+            return None
+        scores = self._evaluate(run, say) if self.evaluator is not None else None
         if run.world > 1:
             run.accelerator.wait_for_everyone()
+        return scores
 
-    def _evaluate(self, run, say) -> None:
-        from ganforge.train.report import METRICS_FILE
-
+    def _evaluate(self, run, say) -> dict[str, float]:
         nets = run.algorithm_call("eval_networks")
         modes = {name: net.training for name, net in nets.items()}
         for net in nets.values():
@@ -455,16 +455,12 @@ class TrainingEvaluator:
                   "eval_seconds": round(seconds, 3), "eval_num": len(images)}
         with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
-        from ganforge.train import trackers
-
-        trackers.log(run, {"step": run.step, **{f"eval/{k}": v for k, v in scores.items()}})
         if say is not None:
             mark = "  (best so far: checkpoints/best)" if best else ""
             say.line(f"eval step {run.step}: {self.key} {format_value(value)} ({len(images)} images, {seconds:.0f}s){mark}")
+        return scores
 
 
 def _last_time(path: Path) -> float:
-    from ganforge.train.report import read_metrics
-
     rows = read_metrics(path)
     return float(rows[-1].get("time", 0.0)) if rows else 0.0

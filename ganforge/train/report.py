@@ -81,7 +81,7 @@ class Reporter:
             record = {"step": run.step, "time": round(now - self._t0, 3), "images_per_s": round(self._rate, 2)}
             record.update({k: round(float(v), 6) for k, v in logs.items()})
             # The factor the step just taken used (steps count from 0 inside the loop).
-            record["lr_factor"] = round(run.lr_factor(run.step - 1) * run.lr_scale, 6)
+            record.update(run.lr.log_values(run.step - 1))
             with open(run.run_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             trackers.log(run, record)

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from ganforge.data.items import Batch, DatasetInfo
 
 if TYPE_CHECKING:
-    from ganforge.train.loop import TrainRun
+    from ganforge.train.session import TrainRun
 
 # --- the interface algorithms get ----------------------------------------------------------------
 class Run:
