@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent / "v2demo"))
 import ganforge_augment  # noqa: E402
 import ganforge_datasets  # noqa: E402
 import ganforge_dcgan  # noqa: E402
+import ganforge_gan  # noqa: E402
 import ganforge_losses  # noqa: E402
 import ganforge_optim  # noqa: E402
 import ganforge_v2demo  # noqa: E402
@@ -40,7 +41,7 @@ class _Dist:
 
 
 def _builtins() -> list[FakeEntryPoint]:
-    mods = {"dcgan": ganforge_dcgan, "losses": ganforge_losses, "augment": ganforge_augment,
+    mods = {"gan": ganforge_gan, "dcgan": ganforge_dcgan, "losses": ganforge_losses, "augment": ganforge_augment,
             "datasets": ganforge_datasets, "optim": ganforge_optim}
     return [FakeEntryPoint(name, mod, dist=_Dist("ganforge")) for name, mod in mods.items()]
 
@@ -301,7 +302,7 @@ def test_debug_shows_the_traceback_of_a_plugin_that_fails_to_import(monkeypatch)
 
 
 def test_an_undeclared_derived_network_is_named(tmp_path):
-    from ganforge_dcgan.algorithm import GANAlgorithm
+    from ganforge_gan import GANAlgorithm
 
     class Sneaky(GANAlgorithm):
         derived = {}  # stores generator_ema (ema > 0) without declaring it
@@ -309,7 +310,7 @@ def test_an_undeclared_derived_network_is_named(tmp_path):
     class Plugin:
         @hookimpl
         def register_algorithms(self, register):
-            from ganforge_dcgan.algorithm import GANConfig
+            from ganforge_gan import GANConfig
 
             register("sneaky", Sneaky, GANConfig)
 

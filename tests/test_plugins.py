@@ -240,7 +240,7 @@ def test_a_third_party_plugin_can_never_remove_a_builtin():
 def test_a_clash_is_reported_by_ganforge_plugins():
     from typer.testing import CliRunner
 
-    import ganforge_dcgan
+    import ganforge_gan
     from ganforge.cli.app import app
 
     class Stranger:
@@ -248,16 +248,16 @@ def test_a_clash_is_reported_by_ganforge_plugins():
         def register_algorithms(self, register):
             register("gan", Algorithm)
 
-    eps = [FakeEntryPoint("dcgan", ganforge_dcgan, dist=_Dist("ganforge")),
+    eps = [FakeEntryPoint("gan", ganforge_gan, dist=_Dist("ganforge")),
            FakeEntryPoint("acme", Stranger(), value="acme_gans", dist=_Dist("acme-gans"))]
     with use_plugins(isolated_plugins(entry_points=eps)):
         result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0
     infos = {p["name"]: p for p in json.loads(result.output)["plugins"]}
-    assert infos["dcgan"]["error"] is None and "gan" in infos["dcgan"]["provides"]["algorithm"]
+    assert infos["gan"]["error"] is None and "gan" in infos["gan"]["provides"]["algorithm"]
     assert infos["acme"]["distribution"] == "acme-gans"
     assert infos["acme"]["error"] == (
-        "is skipped: its algorithm 'gan' is already provided by built-in plugin 'dcgan' (ganforge), which keeps it"
+        "is skipped: its algorithm 'gan' is already provided by built-in plugin 'gan' (ganforge), which keeps it"
     )
 
 
@@ -333,10 +333,12 @@ def test_builtin_plugins_honour_the_contracts():
     import ganforge_cyclegan
     import ganforge_datasets
     import ganforge_dcgan
+    import ganforge_gan
     import ganforge_losses
 
     plugins = isolated_plugins(
-        *[(m.__name__, m) for m in (ganforge_augment, ganforge_cyclegan, ganforge_datasets, ganforge_dcgan, ganforge_losses)],
+        *[(m.__name__, m) for m in (ganforge_augment, ganforge_cyclegan, ganforge_datasets, ganforge_dcgan, ganforge_gan,
+                                    ganforge_losses)],
         strict=True,
     )
     results = check_plugin(plugins)

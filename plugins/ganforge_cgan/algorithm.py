@@ -1,8 +1,9 @@
 """The "cgan" algorithm: class-conditional noise-to-image training.
 
-It is the ``gan`` algorithm (alternating D/G updates, ``d_steps``, optional EMA of G) with labels:
-every real batch carries a ``label`` field, the generator is asked for fakes of the same classes,
-and the discriminator judges each image together with its class (a projection discriminator).
+It is the ``gan`` algorithm (alternating D/G updates, ``d_steps``, optional EMA of G) with labels,
+through its three hooks: every real batch carries a ``label`` field (``condition``), the generator
+is asked for fakes of the same classes (``generate``), and the discriminator judges each image
+together with its class (``discriminate``, a projection discriminator).
 This is the reference for a *labelled* algorithm: it declares ``fields = {"images": ("label",)}``,
 reads the labels with ``batch.field("images", "label")`` and the class names from ``run.data``, and
 declares ``Capabilities(classes=True)`` so ``ganforge sample --class NAME`` works.
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ganforge.core.components import Capabilities, SampleRequest
-from ganforge.core.errors import RecipeError
-from ganforge_dcgan.algorithm import GANAlgorithm, GANConfig, _slerp
+from ganforge import Capabilities, RecipeError, SampleRequest
+from ganforge.nn import latent_loop
+from ganforge_gan import GANAlgorithm, GANConfig
 
 
 @dataclass(frozen=True)
@@ -46,37 +47,15 @@ class CGANAlgorithm(GANAlgorithm):
                 )
         super().setup(run)
 
-    def train_step(self, run, batch):
-        G, D = run.nets["generator"], run.nets["discriminator"]
-        opt_g, opt_d = run.optimizers["generator"], run.optimizers["discriminator"]
-        loss = run.components["loss"]
-        real, labels = batch["images"], batch.field("images", "label")
-        logs = {}
-        for i in range(self.config.d_steps):
-            if i > 0:
-                nxt = run.next_batch()
-                real, labels = nxt["images"], nxt.field("images", "label")
-            # Fakes of the same classes as the real batch: G sees the data's class frequencies.
-            z = torch.randn(real.size(0), self.noise_size, device=run.device)
-            fake = G(z, labels)
-            real_in, fake_in = run.augment(real), run.augment(fake.detach())
-            d_real, d_fake = D(real_in, labels), D(fake_in, labels)
-            run.report_real_scores(d_real)  # adaptive augmentation (ADA) tunes itself from these
-            loss_d = loss.d_loss(d_real, d_fake)
-            penalty = loss.penalty(lambda x: D(x, labels), real_in, fake_in)
-            if penalty is not None:
-                loss_d = loss_d + penalty
-            opt_d.zero_grad(set_to_none=True)
-            run.backward(loss_d)
-            opt_d.step()
-        if self.config.log_wasserstein:
-            logs["wasserstein"] = (d_real.float().mean() - d_fake.float().mean()).item()
-        real_out = D(run.augment(real), labels) if loss.uses_real_in_g else None
-        loss_g = loss.g_loss(D(run.augment(fake), labels), real_out)
-        opt_g.zero_grad(set_to_none=True)
-        run.backward(loss_g)
-        opt_g.step()
-        return {"d_loss": loss_d.item(), "g_loss": loss_g.item(), **logs}
+    # --- the gan algorithm's step, with labels -----------------------------------------------------
+    def condition(self, batch):
+        return batch.field("images", "label")
+
+    def generate(self, G, z, labels):
+        return G(z, labels)
+
+    def discriminate(self, D, images, labels):
+        return D(images, labels)
 
     # --- inference ----------------------------------------------------------------------------
     def capabilities(self, data=None):
@@ -124,9 +103,7 @@ class CGANAlgorithm(GANAlgorithm):
         gen = self._sampler(nets)
         device = next(gen.parameters()).device
         g = torch.Generator().manual_seed(seed)
-        points = torch.randn(num_points, int(gen.noise_size), generator=g)
-        zs = torch.stack([_slerp(a, b, float(t)) for a, b in zip(points, points.roll(-1, 0))
-                          for t in torch.linspace(0, 1, frames + 1)[:-1]])
+        zs = latent_loop(torch.randn(num_points, int(gen.noise_size), generator=g), frames)
         if class_index is not None:
             self._check_class(gen, class_index)
             labels = torch.full((len(zs),), class_index, dtype=torch.long)

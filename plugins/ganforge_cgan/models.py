@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ganforge_dcgan.models import conv2d, dcgan_init_, discriminator_trunk
+from ganforge.nn import conv2d, dcgan_init_, discriminator_trunk
 
 IMAGE_SIZES = (32, 64, 128)
 

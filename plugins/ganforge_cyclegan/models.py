@@ -5,25 +5,10 @@ discriminator built on the DCGAN discriminator trunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganforge_dcgan.models import conv2d, dcgan_init_, discriminator_trunk, make_norm
-
-Norm = Literal["instance", "batch", "none"]
-NORMS = ("instance", "batch", "none")
-
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
-
-
-def _check_int(name: str, value: int, minimum: int) -> None:
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+from ganforge.nn import NORMS, Norm, check_choice, check_int, conv2d, dcgan_init_, discriminator_trunk, make_norm
 
 
 # --------------------------------------------------------------------------- ResNet generator
@@ -76,12 +61,12 @@ class ResnetGenerator(nn.Module):
 
     def __init__(self, config: ResnetGeneratorConfig):
         super().__init__()
-        _check_choice("norm", config.norm, NORMS)
-        _check_choice("upsample", config.upsample, ("convtranspose", "upsample-conv"))
-        _check_choice("padding", config.padding, ("reflect", "zero"))
-        _check_int("width", config.width, 1)
-        _check_int("n_blocks", config.n_blocks, 0)
-        _check_int("n_downsample", config.n_downsample, 0)
+        check_choice("norm", config.norm, NORMS)
+        check_choice("upsample", config.upsample, ("convtranspose", "upsample-conv"))
+        check_choice("padding", config.padding, ("reflect", "zero"))
+        check_int("width", config.width, 1)
+        check_int("n_blocks", config.n_blocks, 0)
+        check_int("n_downsample", config.n_downsample, 0)
         self.config = config
         self.multiple = 2**config.n_downsample
         pad_mode = "reflect" if config.padding == "reflect" else "zeros"
@@ -158,9 +143,9 @@ class PatchGANDiscriminator(nn.Module):
 
     def __init__(self, config: PatchGANDiscriminatorConfig):
         super().__init__()
-        _check_choice("norm", config.norm, NORMS)
-        _check_int("width", config.width, 1)
-        _check_int("n_layers", config.n_layers, 0)
+        check_choice("norm", config.norm, NORMS)
+        check_int("width", config.width, 1)
+        check_int("n_layers", config.n_layers, 0)
         self.config = config
         self.receptive_field = patchgan_receptive_field(config.n_layers)
         self.trunk, ch = discriminator_trunk(

@@ -1,4 +1,5 @@
-"""Built-in plugin: the DCGAN generator and discriminator."""
+"""Built-in plugin: the DCGAN generator and discriminator, and the DCGAN, WGAN-GP recipes (trained
+with the ``gan`` algorithm of the ``gan`` plugin)."""
 
 from ganforge import hookimpl
 
@@ -28,13 +29,6 @@ def register_discriminators(register):
         DCGANDiscriminatorConfig,
         summary="DCGAN discriminator: strided 4x4 convs down to one logit per image",
     )
-
-
-@hookimpl
-def register_algorithms(register):
-    from .algorithm import GANAlgorithm, GANConfig
-
-    register("gan", GANAlgorithm, GANConfig, summary="Unconditional GAN: alternating D/G updates, TTUR, optional EMA of G")
 
 
 @hookimpl

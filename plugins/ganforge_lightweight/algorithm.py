@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.core.components import Capabilities, SampleRequest
-from ganforge.core.errors import RecipeError
-from ganforge_dcgan.algorithm import GANAlgorithm, _slerp
+from ganforge import Capabilities, RecipeError, SampleRequest
+from ganforge.nn import latent_loop
+from ganforge_gan import GANAlgorithm
 
 
 @dataclass(frozen=True)
@@ -151,9 +151,7 @@ class LightweightAlgorithm(GANAlgorithm):
         gen = self._sampler(nets)
         device = next(gen.parameters()).device
         g = torch.Generator().manual_seed(seed)
-        points = torch.randn(num_points, int(gen.noise_size), generator=g)
-        z = torch.stack([_slerp(a, b, float(t)) for a, b in zip(points, points.roll(-1, 0))
-                         for t in torch.linspace(0, 1, frames + 1)[:-1]])
+        z = latent_loop(torch.randn(num_points, int(gen.noise_size), generator=g), frames)
         # A generator with injected noise (this family's) gets one noise map for all frames.
         shared = {"shared_noise": True} if "shared_noise" in inspect.signature(gen.forward).parameters else {}
         out = []

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ganforge_dcgan.models import dcgan_init_
+from ganforge.nn import dcgan_init_
 
 IMAGE_SIZES = (32, 64, 128, 256)
 SLE_RATIO = 8  # a gated map is this many times wider than the map that gates it

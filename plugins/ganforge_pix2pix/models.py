@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganforge_dcgan.models import conv2d, dcgan_init_, discriminator_trunk, make_norm
+from ganforge.nn import NORMS, Norm, check_choice, check_int, conv2d, dcgan_init_, discriminator_trunk, make_norm
 
 # The same norm choices and option checks as the CycleGAN networks.
-from ganforge_cyclegan.models import NORMS, Norm, _check_choice, _check_int  # noqa: E402
 
 
 # --------------------------------------------------------------------------- U-Net generator
@@ -31,11 +30,11 @@ class UNetGeneratorConfig:
     dropout_layers: int = 3
 
     def __post_init__(self):
-        _check_choice("norm", self.norm, NORMS)
-        _check_int("width", self.width, 1)
-        _check_int("depth", self.depth, 2)
-        _check_int("max_mult", self.max_mult, 1)
-        _check_int("dropout_layers", self.dropout_layers, 0)
+        check_choice("norm", self.norm, NORMS)
+        check_int("width", self.width, 1)
+        check_int("depth", self.depth, 2)
+        check_int("max_mult", self.max_mult, 1)
+        check_int("dropout_layers", self.dropout_layers, 0)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -110,10 +109,10 @@ class PairPatchGANConfig:
     spectral_norm: bool = False
 
     def __post_init__(self):
-        _check_choice("norm", self.norm, NORMS)
-        _check_int("width", self.width, 1)
-        _check_int("n_layers", self.n_layers, 1)
-        _check_int("in_channels", self.in_channels, 1)
+        check_choice("norm", self.norm, NORMS)
+        check_int("width", self.width, 1)
+        check_int("n_layers", self.n_layers, 1)
+        check_int("in_channels", self.in_channels, 1)
 
 
 def pair_patchgan_receptive_field(n_layers: int) -> int:

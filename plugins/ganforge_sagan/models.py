@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from ganforge_dcgan.models import dcgan_init_
+from ganforge.nn import dcgan_init_
 
 IMAGE_SIZES = (32, 64, 128)
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ganforge.core.components import Capabilities, SampleRequest
-from ganforge.core.errors import RecipeError
-from ganforge_dcgan.algorithm import GANAlgorithm, _columns
+from ganforge import Capabilities, RecipeError, SampleRequest
+from ganforge.nn import grid_columns
+from ganforge_gan import GANAlgorithm
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class StyleGAN2Algorithm(GANAlgorithm):
         device = next(gen.parameters()).device
         z = inputs["z"].to(device)
         # The stored noise images: grids of successive steps differ only by what G learnt.
-        return gen.synthesis(gen.mapping(z), noise_mode="const").float().clamp(-1, 1), _columns(len(z))
+        return gen.synthesis(gen.mapping(z), noise_mode="const").float().clamp(-1, 1), grid_columns(len(z))
 
     @torch.no_grad()
     def sample(self, nets, request: SampleRequest):
@@ -203,7 +203,7 @@ class StyleGAN2Algorithm(GANAlgorithm):
         for chunk in z.split(64):
             ws = gen.mapping(chunk.to(device), truncation)
             out.append(gen.synthesis(ws, noise_mode="const").float().clamp(-1, 1).cpu())
-        return torch.cat(out), _columns(request.num)
+        return torch.cat(out), grid_columns(request.num)
 
     @torch.no_grad()
     def interpolate(self, nets, seed, class_index=None, num_points=4, frames=16):

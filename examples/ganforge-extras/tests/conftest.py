@@ -27,11 +27,12 @@ def with_builtins():
     import ganforge_augment
     import ganforge_datasets
     import ganforge_dcgan
+    import ganforge_gan
     import ganforge_losses
     import ganforge_optim
 
     return isolated_plugins(
-        ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_optim, ganforge_extras,
+        ganforge_gan, ganforge_dcgan, ganforge_datasets, ganforge_losses, ganforge_augment, ganforge_optim, ganforge_extras,
         strict=True,
     )
 

@@ -1,16 +1,22 @@
-"""The "gan" algorithm: unconditional noise-to-image training with alternating D and G updates."""
+"""The "gan" algorithm: noise-to-image training with alternating D and G updates.
+
+Variants extend it through three hooks instead of copying its step: :meth:`GANAlgorithm.condition`
+(what G and D receive besides noise and images, e.g. class labels), :meth:`GANAlgorithm.generate`
+and :meth:`GANAlgorithm.discriminate`. The conditional ``cgan`` algorithm is this class with those
+three overridden.
+"""
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from ganforge.core.components import Algorithm, Capabilities, SampleRequest
-from ganforge.core.errors import RecipeError
+from ganforge import Algorithm, Capabilities, RecipeError, SampleRequest
+from ganforge.nn import grid_columns, latent_loop
 
 
 @dataclass(frozen=True)
@@ -53,21 +59,40 @@ class GANAlgorithm(Algorithm):
             # The average lives outside DDP/autocast wrappers: it is only ever used for sampling.
             self.ema = copy.deepcopy(gen).requires_grad_(False)
 
+    # --- the hooks a variant overrides -----------------------------------------------------------
+    def condition(self, batch) -> Any:
+        """What G and D receive besides noise and images for this batch (None: nothing)."""
+        return None
+
+    def generate(self, G, z, condition):
+        """Fakes from noise ``z`` (and the batch's ``condition``)."""
+        return G(z)
+
+    def discriminate(self, D, images, condition):
+        """D's raw scores for ``images`` (and the batch's ``condition``)."""
+        return D(images)
+
+    # --- one step ----------------------------------------------------------------------------------
     def train_step(self, run, batch):
         G, D = run.nets["generator"], run.nets["discriminator"]
         opt_g, opt_d = run.optimizers["generator"], run.optimizers["discriminator"]
         loss = run.components["loss"]
-        real = batch["images"]
         for i in range(self.config.d_steps):
             if i > 0:
-                real = run.next_batch()["images"]
+                batch = run.next_batch()
+            real, cond = batch["images"], self.condition(batch)
+            # Fakes of the same condition as the real batch (a cgan's G sees the data's class frequencies).
             z = torch.randn(real.size(0), self.noise_size, device=run.device)
-            fake = G(z)
+            fake = self.generate(G, z, cond)
             real_in, fake_in = run.augment(real), run.augment(fake.detach())  # detach: D's update must not reach G
-            d_real, d_fake = D(real_in), D(fake_in)
+
+            def critic(x, cond=cond):
+                return self.discriminate(D, x, cond)
+
+            d_real, d_fake = critic(real_in), critic(fake_in)
             run.report_real_scores(d_real)  # adaptive augmentation (ADA) tunes itself from these
             loss_d = loss.d_loss(d_real, d_fake)
-            penalty = loss.penalty(D, real_in, fake_in)
+            penalty = loss.penalty(critic, real_in, fake_in)
             if penalty is not None:
                 loss_d = loss_d + penalty
             opt_d.zero_grad(set_to_none=True)
@@ -75,8 +100,8 @@ class GANAlgorithm(Algorithm):
             opt_d.step()
         logs = {"wasserstein": (d_real.float().mean() - d_fake.float().mean()).item()} if self.config.log_wasserstein else {}
         # Same augmentation policy on the fakes G is judged on, so G cannot learn the augmentation.
-        real_out = D(run.augment(real)) if loss.uses_real_in_g else None
-        loss_g = loss.g_loss(D(run.augment(fake)), real_out)
+        real_out = critic(run.augment(real)) if loss.uses_real_in_g else None
+        loss_g = loss.g_loss(critic(run.augment(fake)), real_out)
         opt_g.zero_grad(set_to_none=True)
         run.backward(loss_g)
         opt_g.step()
@@ -123,7 +148,7 @@ class GANAlgorithm(Algorithm):
         gen = self._sampler(nets)
         device = next(gen.parameters()).device
         z = inputs["z"].to(device)
-        return gen(z).float().clamp(-1, 1), _columns(len(z))
+        return gen(z).float().clamp(-1, 1), grid_columns(len(z))
 
     @torch.no_grad()
     def sample(self, nets, request: SampleRequest):
@@ -133,7 +158,7 @@ class GANAlgorithm(Algorithm):
         g = torch.Generator().manual_seed(request.seed)
         z = torch.randn(num, int(gen.noise_size), generator=g)
         out = [gen(chunk.to(device)).float().clamp(-1, 1).cpu() for chunk in z.split(64)]
-        return torch.cat(out), _columns(num)
+        return torch.cat(out), grid_columns(num)
 
     @torch.no_grad()
     def interpolate(self, nets, seed, class_index=None, num_points=4, frames=16):
@@ -141,22 +166,6 @@ class GANAlgorithm(Algorithm):
         gen = self._sampler(nets)
         device = next(gen.parameters()).device
         g = torch.Generator().manual_seed(seed)
-        points = torch.randn(num_points, int(gen.noise_size), generator=g)
-        zs = []
-        for a, b in zip(points, points.roll(-1, 0)):
-            for t in torch.linspace(0, 1, frames + 1)[:-1]:
-                zs.append(_slerp(a, b, float(t)))
-        z = torch.stack(zs)
+        z = latent_loop(torch.randn(num_points, int(gen.noise_size), generator=g), frames)
         return torch.cat([gen(c.to(device)).float().clamp(-1, 1).cpu() for c in z.split(64)])
 
-
-def _slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1, 1)
-    omega = torch.acos(cos)
-    if omega.abs() < 1e-4:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
-def _columns(n: int) -> int:
-    return max(1, int(math.ceil(math.sqrt(n))))
