@@ -65,6 +65,20 @@ _PUBLIC = {
     "CheckpointError": "ganforge.core.errors",
     "TrainingError": "ganforge.core.errors",
     "MetricsError": "ganforge.eval.interfaces",
+    "NetworkNotInstalled": "ganforge.eval.interfaces",
+    "did_you_mean": "ganforge.core.errors",
+    # files and images
+    "cache_dir": "ganforge.core.files",
+    "atomic_path": "ganforge.core.files",
+    "write_atomic_text": "ganforge.core.files",
+    "sha256_of": "ganforge.core.files",
+    "datasets_dir": "ganforge.data.sources",
+    "natural_key": "ganforge.data.images",
+    "to_float": "ganforge.data.images",
+    "to_uint8": "ganforge.data.images",
+    "tensor_to_pil": "ganforge.data.images",
+    "save_pil_atomic": "ganforge.data.images",
+    "save_image_grid": "ganforge.data.images",
 }
 
 __all__ = ["hookimpl", "__version__", *_PUBLIC]

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ganforge.core.files import atomic_path
+
 from ganforge.cli import common
 
 
@@ -83,8 +85,6 @@ def sample_command(
             with plugin_code(algo_comp, "while interpolating"):
                 frames = algo.interpolate(loaded.nets, seed, class_index)
             pil = [tensor_to_pil(f).resize((f.shape[-1] * 4, f.shape[-2] * 4)) for f in frames]
-            interpolate.parent.mkdir(parents=True, exist_ok=True)
-            tmp = interpolate.with_name(f".{interpolate.name}.tmp.gif")
-            pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=80, loop=0)
-            tmp.replace(interpolate)
+            with atomic_path(interpolate) as tmp:
+                pil[0].save(tmp, save_all=True, append_images=pil[1:], duration=80, loop=0)
             common.out.print(f"wrote {interpolate} ({len(pil)} frames)")

@@ -15,7 +15,6 @@ The steps, each of which leaves nothing half-made that a run could pick up:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from ganforge.data.sources import MANIFEST, DataSource, cache_dir, complete, datasets_dir, human_size
 from ganforge.core.errors import DataError
+from ganforge.core.files import sha256_of
 from ganforge.data.images import IMAGE_SUFFIXES
 
 CHUNK = 1 << 16
@@ -143,14 +143,6 @@ def _bar(console, progress: bool, label: str, total: int | None, done: int):
 
 
 # --- checks --------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _members(archive: Path, kind: str) -> tuple[list[str], int]:
     """Every file member's name and their total size, after reading every byte (CRC / gzip checks)."""
     try:

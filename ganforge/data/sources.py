@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
+from ganforge.core.files import CACHE_ENV, cache_dir  # noqa: F401 - part of this module's API
 from ganforge.data.folders import data_root
 from ganforge.data.images import IMAGE_SUFFIXES
 
-CACHE_ENV = "GANFORGE_CACHE"
 MANIFEST = ".ganforge-source.json"
 """Written into every fetched dataset folder: where it came from, its archive's sha256 and size."""
 
@@ -54,15 +54,6 @@ class DataSource:
     """Bundled: the folder holding the copy shipped with the plugin (a ``Path``)."""
     family: str = ""
     """A label for listings (``cyclegan``, ``pix2pix``)."""
-
-
-def cache_dir() -> Path:
-    """``$GANFORGE_CACHE``, else ``$XDG_CACHE_HOME/ganforge``, else ``~/.cache/ganforge``."""
-    value = os.environ.get(CACHE_ENV, "").strip()
-    if value:
-        return Path(value).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "ganforge"
 
 
 def datasets_dir() -> Path:

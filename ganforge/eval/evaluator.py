@@ -23,6 +23,7 @@ from torch import Tensor
 from ganforge.io.checkpoint import BEST, CHECKPOINTS, write_atomic_text
 from ganforge.io.runfiles import METRICS_FILE, read_metrics
 from ganforge.eval.interfaces import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
+from ganforge.core.files import atomic_path
 from ganforge.core.registry import Registry, plugin_code
 
 STANDARD_EXTRACTOR = "inception-v3-fid"
@@ -326,11 +327,9 @@ def plot_curve(results: list[EvalResult], out: Path) -> Path | None:
     axes[-1, 0].set_xlabel("step")
     axes[0, 0].set_title(f"{results[0].num_generated} generated vs {results[0].num_real} real, {results[0].extractor}")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 

@@ -18,16 +18,14 @@ against the same reference set extracts features for the generated images only.
 from __future__ import annotations
 
 import hashlib
-import os
-from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from ganforge.core.errors import GanforgeError
+from ganforge.core.files import CACHE_ENV, atomic_path, cache_dir  # noqa: F401 - CACHE_ENV, cache_dir: this module's API
 
-CACHE_ENV = "GANFORGE_CACHE"
 
 
 class MetricsError(GanforgeError):
@@ -37,12 +35,6 @@ class MetricsError(GanforgeError):
 class NetworkNotInstalled(MetricsError):
     """A feature extractor's optional network is simply absent (not tampered, not misnamed): scores
     during training are skipped with a note instead of stopping the run."""
-
-
-def cache_dir() -> Path:
-    """The ganforge cache folder (``GANFORGE_CACHE``, else ``~/.cache/ganforge``)."""
-    env = os.environ.get(CACHE_ENV, "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganforge"
 
 
 # --- the interfaces plugins implement -------------------------------------------------------------
@@ -85,9 +77,17 @@ class Metric:
     A feature metric may also define ``per_sample(real, fake) -> {name: list}``: one value per
     generated image (e.g. the distance to its nearest training image), written to the evaluation's
     JSON beside the scores.
+
+    ``extractor`` names the registered feature extractor the metric needs; ``None`` (the default)
+    means any features will do, and the standard network is used unless the user chooses another.
+    ``ganforge eval`` (without ``--extractor``) and scores during training (without
+    ``eval.extractor``) extract features with it.
     """
 
     inputs: ClassVar[str] = "features"
+    extractor: ClassVar[str | None] = None
+    """The registered feature extractor this metric needs (e.g. ``"pixels"``); None: the standard
+    network (Inception-v3), unless the user passes another with ``--extractor``/``eval.extractor``."""
     primary: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = False
     generic: ClassVar[dict[str, str]] = {}
@@ -157,10 +157,8 @@ def cached_features(
             pass
     feats = extract(extractor, images, label=label, progress=progress, console=console)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        save_file({"features": feats.contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"features": feats.contiguous()}, str(tmp))
     except OSError:
         pass  # a read-only cache only costs time
     return feats, False

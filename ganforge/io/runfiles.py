@@ -6,7 +6,6 @@ Kept free of heavy imports so `ganforge report` and friends start fast.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 RECIPE_FILE = "recipe.toml"
@@ -28,11 +27,4 @@ def read_metrics(path: Path) -> list[dict]:
     return rows
 
 
-def write_atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` under a temporary name, flush it to disk and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+from ganforge.core.files import write_atomic_text  # noqa: E402,F401 - the run files' writer

@@ -15,7 +15,6 @@ import signal
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 from ganforge.core.errors import CheckpointError, PluginCodeError, TrainingError
 from ganforge.core.recipes import Recipe

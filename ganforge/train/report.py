@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ganforge.train import trackers
 from ganforge.data.images import save_image_grid
+from ganforge.core.files import atomic_path
 from ganforge.core.registry import plugin_code
 
 from ganforge.io.runfiles import METRICS_FILE, SAMPLES_DIR, read_metrics  # noqa: F401 - read_metrics is part of this module's API
@@ -190,10 +191,9 @@ def plot_losses(metrics: Path, out: Path) -> Path | None:
             ax_eval.grid(alpha=0.3)
             ax_eval.legend()
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 
@@ -214,7 +214,6 @@ def progress_gif(samples_dir: Path, out: Path, duration: float = 0.4) -> Path | 
         draw.rectangle((0, 0, box[2] + 6, box[3] + 4), fill=(0, 0, 0))
         draw.text((3, 1), text, fill=(255, 255, 255))
         frames.append(img)
-    tmp = out.with_name(f".{out.name}.tmp.gif")
-    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=int(duration * 1000), loop=0)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=int(duration * 1000), loop=0)
     return out

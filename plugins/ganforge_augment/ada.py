@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.core.components import Augmentation
+from ganforge import Augmentation
 
 GROUPS = ("blit", "geom", "color")
 

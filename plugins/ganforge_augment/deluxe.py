@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.core.components import Augmentation
+from ganforge import Augmentation
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ganforge.core.components import Augmentation
+from ganforge import Augmentation
 
 
 def _uniform(x: Tensor, low: float, high: float) -> Tensor:

@@ -44,6 +44,6 @@ def register_algorithms(register):
 
 @hookimpl
 def register_recipes(register):
-    from ganforge.core.recipes import register_package_recipes
+    from ganforge import register_package_recipes
 
     register_package_recipes(register, __name__)

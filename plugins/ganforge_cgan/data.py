@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from ganforge.data.folders import Domains, ImageTensorDataset, load_image_folder
-from ganforge.core.errors import DataError
-from ganforge.data.images import list_images, natural_key
+from ganforge import Domains, ImageTensorDataset, load_image_folder
+from ganforge import DataError
+from ganforge import list_images
+from ganforge import natural_key
 from ganforge_datasets.folders import find_data as resolve_data_path  # data root, download cache, bundled
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge.core.components import Algorithm, Capabilities, SampleRequest
+from ganforge import Algorithm, Capabilities, SampleRequest
 
 
 @dataclass(frozen=True)

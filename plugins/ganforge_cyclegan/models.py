@@ -5,6 +5,7 @@ discriminator built on the DCGAN discriminator trunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 

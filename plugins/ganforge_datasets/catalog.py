@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from ganforge.data.sources import DataSource
+from ganforge import DataSource
 
 BUNDLED_ROOT = Path(str(files(__package__) / "data"))
 """The folder of the datasets shipped inside this package (relative data paths are also looked up here)."""

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ganforge.data.folders import Domains, load_image_folder, resolve_data_path
-from ganforge.data.sources import DataSource, datasets_dir
-from ganforge.core.errors import DataError
+from ganforge import Domains, load_image_folder, resolve_data_path
+from ganforge import DataSource
+from ganforge import datasets_dir
+from ganforge import DataError
 
 from .catalog import BUNDLED_ROOT, CYCLEGAN_SETS, GRUMPIFY_CATS, fetch_hint
 

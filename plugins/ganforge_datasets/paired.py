@@ -13,10 +13,10 @@ from typing import ClassVar, Literal
 
 import torch
 
-from ganforge.data.folders import Domains, ImageTensorDataset
-from ganforge.data.sources import DataSource
-from ganforge.core.errors import DataError
-from ganforge.data.images import list_images, read_image, to_tensor
+from ganforge import Domains, ImageTensorDataset
+from ganforge import DataSource
+from ganforge import DataError
+from ganforge import list_images, read_image, to_tensor
 
 from .catalog import PIX2PIX_SETS
 from .folders import find_data

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganforge.data.folders import Domains, ImageTensorDataset
-from ganforge.data.sources import DataSource
-from ganforge.core.errors import DataError, did_you_mean
+from ganforge import Domains, ImageTensorDataset
+from ganforge import DataSource
+from ganforge import DataError
+from ganforge import did_you_mean
 
 SHAPES = ("circle", "square", "triangle", "star")
 """Shape names the ``shapes`` option accepts."""

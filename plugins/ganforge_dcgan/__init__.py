@@ -33,6 +33,6 @@ def register_discriminators(register):
 
 @hookimpl
 def register_recipes(register):
-    from ganforge.core.recipes import register_package_recipes
+    from ganforge import register_package_recipes
 
     register_package_recipes(register, __name__)

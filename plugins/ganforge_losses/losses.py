@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.core.components import AdversarialLoss
+from ganforge import AdversarialLoss
 
 # --------------------------------------------------------------------------- LeCam
 

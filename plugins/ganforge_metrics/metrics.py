@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from ganforge.eval.interfaces import Metric
+from ganforge import Metric
 
 from . import maths
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ganforge.core.components import Schedule
+from ganforge import Schedule
 
 
 def _check_common(warmup: int, start: float | None = None, floor: float | None = None) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge.core.components import Algorithm, Capabilities, SampleRequest
-from ganforge.core.errors import RecipeError
+from ganforge import Algorithm, Capabilities, SampleRequest
+from ganforge import RecipeError
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Literal
 
 import torch
 
-from ganforge.data.folders import DataWarning, Domains, ImageTensorDataset, load_image_folder
+from ganforge import DataWarning, Domains, ImageTensorDataset, load_image_folder
 from ganforge_datasets.folders import find_data  # data root, download cache, data shipped with ganforge
-from ganforge.core.errors import DataError
-from ganforge.data.images import list_images, read_image, to_tensor
+from ganforge import DataError
+from ganforge import list_images, read_image, to_tensor
 
 from .edges import DETECTORS, edge_maps
 

@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from pathlib import Path
 
-    from ganforge.data.folders import load_image_folder
-    from ganforge.data.images import save_pil_atomic, tensor_to_pil, to_float
+    from ganforge import load_image_folder
+    from ganforge import save_pil_atomic, tensor_to_pil, to_float
 
     parser = argparse.ArgumentParser(prog="python -m ganforge_pix2pix.edges", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="folder of photos (as given, or under $GANFORGE_DATA / the cache / bundled data)")
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--low", type=float, default=0.1)
     parser.add_argument("--high", type=float, default=0.2)
     args = parser.parse_args(argv)
-    from ganforge.core.errors import GanforgeError
+    from ganforge import GanforgeError
     from ganforge_datasets.folders import find_data
 
     try:
