@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ganforge.core.errors import PluginCodeError
+
 if TYPE_CHECKING:  # documentation only: the core's run interface
     from ganforge.data.items import Batch, DatasetInfo
     from ganforge.train.run import Run
@@ -31,9 +33,7 @@ class AdversarialLoss(nn.Module):
 
     ``d_loss(real_out, fake_out)``: the discriminator's loss. ``g_loss(fake_out, real_out)``: the
     generator's loss; ``real_out`` (the current D's outputs on the step's real batch when the loss
-    sets ``uses_real_in_g``, else ``None``) lets relativistic losses be exact without keeping state. Losses written
-    for ganforge 0.1 define ``g_loss(self, fake_out)`` only; the trainer adapts them, so algorithms
-    always call ``g_loss(fake_out, real_out)``.
+    sets ``uses_real_in_g``, else ``None``) lets relativistic losses be exact without keeping state.
 
     A loss that keeps state between steps (running averages, as LeCam does) holds it in buffers:
     the trainer stores the loss's ``state_dict()`` in every training checkpoint. ``log_values()``,
@@ -58,39 +58,21 @@ class AdversarialLoss(nn.Module):
         return None
 
 
-class _LegacyLoss(AdversarialLoss):
-    """Adapts a 0.1-style loss (``g_loss(fake_out)``) to the two-sided call."""
-
-    def __init__(self, inner: AdversarialLoss):
-        super().__init__()
-        self.inner = inner
-
-    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return self.inner.d_loss(real_out, fake_out)
-
-    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
-        return self.inner.g_loss(fake_out)
-
-    def penalty(self, critic, real, fake):
-        return self.inner.penalty(critic, real, fake)
-
-    def __repr__(self) -> str:
-        return repr(self.inner)
-
-
-def adapt_loss(loss):
-    """``loss`` itself when its ``g_loss`` takes the real outputs too, else a wrapper that drops them."""
+def check_loss(loss, label: str) -> None:
+    """A loss's ``g_loss`` must accept ``(fake_out, real_out)``; say so clearly when it does not."""
     method = getattr(loss, "g_loss", None)
     if method is None:
-        return loss
+        raise PluginCodeError(f"{label} has no g_loss method", hint="subclass ganforge.AdversarialLoss")
     try:
         params = list(inspect.signature(method).parameters.values())
     except (TypeError, ValueError):
-        return loss
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return loss
+        return
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return loss if len(positional) >= 2 else _LegacyLoss(loss)
+    if len(positional) < 2 and not any(p.kind is p.VAR_POSITIONAL for p in params):
+        raise PluginCodeError(
+            f"{label}: g_loss takes only the fake outputs, but algorithms call g_loss(fake_out, real_out)",
+            hint="define `def g_loss(self, fake_out, real_out=None)` (real_out is None unless the loss sets uses_real_in_g)",
+        )
 
 
 class Augmentation:
@@ -207,6 +189,11 @@ class Algorithm:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         pass
 
+    def callbacks(self, run: "Run") -> list:
+        """Step-end work this algorithm adds to the loop (:class:`ganforge.train.callbacks.Callback`
+        instances); they run after the built-in ones. Most algorithms add none."""
+        return []
+
     def eval_networks(self, run: "Run") -> dict[str, nn.Module]:
         """Networks to store for inference: roles, and derived networks declared in ``derived``."""
         return {role: run.unwrap(role) for role in self.roles}
@@ -258,7 +245,3 @@ class Schedule:
 
     def factor(self, step: int, total: int) -> float:
         raise NotImplementedError
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())

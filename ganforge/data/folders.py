@@ -189,12 +189,6 @@ _cache: OrderedDict[tuple, _Decoded] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def clear_cache() -> None:
-    """Forget every decoded folder (the next load decodes again)."""
-    with _cache_lock:
-        _cache.clear()
-
-
 def _cache_get(key: tuple) -> _Decoded | None:
     with _cache_lock:
         hit = _cache.get(key)

@@ -130,7 +130,3 @@ def human_size(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"  # pragma: no cover
-
-
-def fetch_command(name: str) -> str:
-    return f"ganforge data fetch {name}"

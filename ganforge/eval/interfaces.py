@@ -18,7 +18,7 @@ against the same reference set extracts features for the generated images only.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import Tensor
@@ -162,7 +162,3 @@ def cached_features(
     except OSError:
         pass  # a read-only cache only costs time
     return feats, False
-
-
-def as_float(value: Any) -> float:
-    return float(value.item() if isinstance(value, Tensor) else value)

@@ -62,7 +62,6 @@ class Run:
     def components(self) -> Mapping[str, Any]:
         return MappingProxyType(self._t.components)
 
-    parts = components  # the 0.1 name
 
     # data
     def next_batch(self) -> Batch:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganforge.core.components import adapt_loss
+from ganforge.core.components import check_loss
 from ganforge.core.errors import DataError, PluginCodeError
 from ganforge.core.recipes import Recipe
 from ganforge.core.registry import Registry, plugin_code
@@ -213,9 +213,10 @@ class TrainRun:
         for section, part in recipe.parts.items():
             if section in algo.roles.values():
                 continue
-            built = registry.get(part.kind, part.name).build(part.config)
+            comp = registry.get(part.kind, part.name)
+            built = comp.build(part.config)
             if part.kind == "loss":
-                built = adapt_loss(built)
+                check_loss(built, comp.label)
             self.components[section] = built.to(self.device) if isinstance(built, nn.Module) else built
         self.role_components = {}
         for role, section in algo.roles.items():
@@ -259,21 +260,11 @@ class TrainRun:
             return getattr(self.algorithm, method)(self.api, *args)
 
     def check_outputs_once(self):
-        """For the first step: every network must return a tensor (a tuple or dict would only fail
-        later, deep inside a loss, with a message naming nobody)."""
-        handles = []
-        for role, comp in self.role_components.items():
-            def hook(module, inputs, output, comp=comp, role=role):
-                if getattr(module, "multiple_outputs", False) and isinstance(output, (tuple, list)):
-                    output = output[0] if output and all(isinstance(o, torch.Tensor) for o in output) else output
-                if not isinstance(output, torch.Tensor):
-                    raise PluginCodeError(
-                        f"{comp.label} returned a {type(output).__name__} from forward (as '{role}'), not a tensor",
-                        hint="a generator returns images [B, 3, H, W]; a discriminator returns scores [B, ...] "
-                        "(a network that returns a tuple of tensors declares `multiple_outputs = True`)",
-                    )
-            handles.append(self.unwrap(role).register_forward_hook(hook))
-        return handles
+        """For the first step: hooks that check every network's output and name the component that
+        breaks its contract (see :mod:`ganforge.train.checks`); the caller removes them."""
+        from ganforge.train.checks import check_outputs_once
+
+        return check_outputs_once(self)
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
