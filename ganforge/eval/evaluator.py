@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganforge.io.checkpoint import BEST, CHECKPOINTS, write_atomic_text
+from ganforge.io.checkpoint import CHECKPOINTS, update_best, write_atomic_text
 from ganforge.io.runfiles import METRICS_FILE, read_metrics
 from ganforge.eval.interfaces import FeatureExtractor, Metric, MetricsError, NetworkNotInstalled, cached_features, extract, score_key
 from ganforge.core.files import atomic_path
@@ -31,7 +31,6 @@ DEFAULT_METRICS = ("fid", "kid", "precision-recall")
 SAMPLE_METRICS = ("memorisation",)  # noise-to-image models only: do samples copy training images?
 PAIR_METRICS = ("structure",)
 MIN_REAL = 10  # fewer real images than this give scores too noisy to mean anything
-BEST_RECORD = "best.json"
 EVAL_DIR = "eval"
 
 
@@ -116,19 +115,42 @@ def load_real(folder: Path, image_size: int) -> Tensor:
     return _all_images(load_image_folder(folder, image_size, progress=False))
 
 
-class Evaluator:
-    """Metrics + one feature extractor + the features of one real-image set."""
+def choose_extractor(metrics: dict[str, Metric], option: str = "--extractor {}") -> str:
+    """The feature extractor for ``metrics`` when the user names none: the one the feature metrics
+    declare they need (``Metric.extractor``), else the standard network."""
+    wanted = {name: m.extractor for name, m in metrics.items()
+              if m.inputs == "features" and getattr(m, "extractor", None)}
+    choices = sorted(set(wanted.values()))
+    if len(choices) > 1:
+        listing = ", ".join(f"{name} ({extractor})" for name, extractor in wanted.items())
+        raise MetricsError(
+            f"these metrics need different feature extractors: {listing}",
+            hint=f"score them separately, or choose one extractor for all: {option.format(choices[0])}",
+        )
+    return choices[0] if choices else STANDARD_EXTRACTOR
 
-    def __init__(self, registry: Registry, metrics: list[str], extractor: str = STANDARD_EXTRACTOR,
-                 extractor_options: dict | None = None, *, progress: bool = True, console=None):
+
+class Evaluator:
+    """Metrics + one feature extractor + the features of one real-image set.
+
+    ``extractor`` None: the one the metrics need (:func:`choose_extractor`). ``option`` says how the
+    user chooses an extractor (``"--extractor {}"``, ``"--set eval.extractor={}"``), for messages.
+    """
+
+    def __init__(self, registry: Registry, metrics: list[str], extractor: str | None = None,
+                 extractor_options: dict | None = None, *, progress: bool = True, console=None,
+                 option: str = "--extractor {}"):
         self.registry = registry
         self.progress, self.console = progress, console
+        self.option = option
         self.metrics: dict[str, Metric] = {}
         self.components = {}
         for name in metrics:
             comp = registry.get("metric", name)
             self.components[comp.name] = comp
             self.metrics[comp.name] = registry.build("metric", comp.name)
+        if extractor is None:
+            extractor = choose_extractor(self.metrics, option)
         self.extractor_component = registry.get("feature_extractor", extractor)
         self.extractor_name = self.extractor_component.name
         self.extractor: FeatureExtractor = registry.build("feature_extractor", self.extractor_name, extractor_options or {})
@@ -145,10 +167,28 @@ class Evaluator:
         return any(m.inputs == "features" for m in self.metrics.values())
 
     def load(self) -> None:
-        """Load the feature network now, so a missing one fails before any work."""
-        if self.needs_features:
+        """Load the feature network now, so a missing one fails before any work; a network that is not
+        installed is reported with what to install and which other extractors need nothing."""
+        if not self.needs_features:
+            return
+        try:
             with plugin_code(self.extractor_component, "loading its network"):
                 self.extractor.load()
+        except NetworkNotInstalled as exc:
+            others = self.alternatives()
+            if not others:
+                raise
+            instead = " or ".join(self.option.format(name) for name in others)
+            hint = (f"{exc.hint}; or score with another feature extractor, which needs no download: {instead} "
+                    "(its scores are named after it, not FID/KID)") if exc.hint else None
+            raise NetworkNotInstalled(exc.message, hint=hint or f"score with another feature extractor: {instead}") from exc
+
+    def alternatives(self) -> list[str]:
+        """Registered feature extractors other than the one in use, the non-standard ones (no weights
+        to install) first."""
+        names = [n for n in self.registry.list("feature_extractor") if n != self.extractor_name]
+        standard = lambda n: bool(getattr(self.registry.get("feature_extractor", n).builder, "standard", False))  # noqa: E731
+        return sorted(names, key=standard)
 
     def set_real(self, images: Tensor, source: str) -> None:
         if len(images) < MIN_REAL:
@@ -340,32 +380,6 @@ def write_json(path: Path, payload: Any) -> Path:
 
 
 # --- the best checkpoint ---------------------------------------------------------------------------
-def read_best(checkpoints_dir: Path) -> dict | None:
-    path = Path(checkpoints_dir) / BEST_RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return record if isinstance(record, dict) and "checkpoint" in record else None
-
-
-def update_best(checkpoints_dir: Path, checkpoint: str, step: int, key: str, value: float, higher_is_better: bool,
-                *, replace: bool = False) -> bool:
-    """Point ``checkpoints/best`` at ``checkpoint`` if ``value`` beats the record (or ``replace``); True if it did."""
-    if not math.isfinite(value):
-        return False
-    checkpoints_dir = Path(checkpoints_dir)
-    record = read_best(checkpoints_dir)
-    if not replace and record is not None and record.get("score") == key and (checkpoints_dir / record["checkpoint"]).is_dir():
-        old = float(record["value"])
-        if (value <= old) if higher_is_better else (value >= old):
-            return False
-    new = {"checkpoint": checkpoint, "step": step, "score": key, "value": value, "higher_is_better": higher_is_better}
-    write_atomic_text(checkpoints_dir / BEST_RECORD, json.dumps(new, indent=2) + "\n")
-    write_atomic_text(checkpoints_dir / BEST, checkpoint + "\n")
-    return True
-
-
 # --- scores during training --------------------------------------------------------------------------
 class TrainingEvaluator:
     """Scores the run's inference networks at checkpoint time (``[eval]`` in the recipe), logs them to
@@ -383,7 +397,8 @@ class TrainingEvaluator:
         self.evaluator: Evaluator | None = None
         if not run.is_main:
             return
-        evaluator = Evaluator(run.registry, [cfg.metric], cfg.extractor, progress=False)
+        evaluator = Evaluator(run.registry, [cfg.metric], cfg.extractor, progress=False,
+                              option="--set eval.extractor={}")
         try:
             evaluator.load()  # a missing network fails here, before any training
         except NetworkNotInstalled as exc:

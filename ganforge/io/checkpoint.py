@@ -17,6 +17,7 @@ never a half-written one that looks valid.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.safetensors"
 STATE_FILE = "state.safetensors"
 LATEST = "latest"
-BEST = "best"  # written by ganforge.eval.evaluator when a recipe scores checkpoints; never pruned
+BEST = "best"  # the pointer to the best-scored checkpoint (see update_best); never pruned
+BEST_RECORD = "best.json"  # its score, beside it
 CHECKPOINTS = "checkpoints"
 
 
@@ -225,3 +227,30 @@ def load_module_state(module: torch.nn.Module, state: dict[str, torch.Tensor], l
             hint="the file was edited or comes from another recipe",
         )
     module.load_state_dict(state, strict=True)
+
+
+# --- the best checkpoint so far (recipes that score during training, `ganforge eval --all`) -------
+def read_best(checkpoints_dir: Path) -> dict | None:
+    path = Path(checkpoints_dir) / BEST_RECORD
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and "checkpoint" in record else None
+
+
+def update_best(checkpoints_dir: Path, checkpoint: str, step: int, key: str, value: float, higher_is_better: bool,
+                *, replace: bool = False) -> bool:
+    """Point ``checkpoints/best`` at ``checkpoint`` if ``value`` beats the record (or ``replace``); True if it did."""
+    if not math.isfinite(value):
+        return False
+    checkpoints_dir = Path(checkpoints_dir)
+    record = read_best(checkpoints_dir)
+    if not replace and record is not None and record.get("score") == key and (checkpoints_dir / record["checkpoint"]).is_dir():
+        old = float(record["value"])
+        if (value <= old) if higher_is_better else (value >= old):
+            return False
+    new = {"checkpoint": checkpoint, "step": step, "score": key, "value": value, "higher_is_better": higher_is_better}
+    write_atomic_text(checkpoints_dir / BEST_RECORD, json.dumps(new, indent=2) + "\n")
+    write_atomic_text(checkpoints_dir / BEST, checkpoint + "\n")
+    return True
