@@ -52,8 +52,7 @@ _PUBLIC = {
     "Registry": "ganforge.core.registry",
     "get_registry": "ganforge.core.plugins",
     "PluginSet": "ganforge.core.plugins",
-    # running
-    "train": "ganforge.train.loop",
+    # running (training from a script: ``from ganforge.train import train``)
     "load_for_inference": "ganforge.io.inference",
     # errors
     "GanforgeError": "ganforge.core.errors",

@@ -132,8 +132,8 @@ def test_no_import_circles():
     assert not circles, f"modules that import each other in a circle: {circles}"
 
 
-@pytest.mark.parametrize("name", ["Algorithm", "Run", "Batch", "Callback", "Metric", "ImageTensorDataset", "train",
-                                  "load_recipe", "DataError", "hookimpl"])
+@pytest.mark.parametrize("name", ["Algorithm", "Run", "Batch", "Callback", "Metric", "ImageTensorDataset",
+                                  "load_recipe", "DataError", "hookimpl", "cache_dir"])
 def test_plugin_authors_have_one_import_point(name):
     import ganforge
 
@@ -146,3 +146,19 @@ def test_an_unknown_public_name_is_a_clear_attribute_error():
 
     with pytest.raises(AttributeError, match="has no attribute 'Algorithmm'"):
         ganforge.Algorithmm  # noqa: B018
+
+
+def test_no_public_name_is_shadowed_by_a_subpackage():
+    """`from ganforge import X` must give the documented object even after `import ganforge.X...`."""
+    import ganforge
+
+    packages = {p.name for p in CORE.iterdir() if (p / "__init__.py").exists()}
+    assert not packages & set(ganforge._PUBLIC)
+
+
+def test_scripts_train_from_ganforge_train():
+    import ganforge.train.lr  # noqa: F401 - a submodule imported first must not hide the function
+    from ganforge.train import train
+    from ganforge.train.loop import train as loop_train
+
+    assert train is loop_train
