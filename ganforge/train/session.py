@@ -162,11 +162,32 @@ class TrainRun:
 
     # --- building -----------------------------------------------------------------------------
     def build(self) -> None:
+        """Build everything the recipe names, in order: algorithm, data, augmentations, networks
+        and components, optimisers and learning rates; then wrap for devices and call ``setup``."""
         recipe, registry = self.recipe, self.registry
         self.algorithm_component = algo_comp = registry.get("algorithm", recipe.algorithm.name)
-        self.algorithm = algo = algo_comp.build(recipe.algorithm.config)
+        self.algorithm = algo_comp.build(recipe.algorithm.config)
+        self._build_data()
+        self._build_augmentations()
+        # Same seed on every process: identical initial weights (DDP also broadcasts them).
+        torch.manual_seed(recipe.seed)
+        nets = self._build_networks()
+        optimizers = self._build_optimizers(nets)
+        roles, groups = list(nets), list(optimizers)
+        prepared = self.accelerator.prepare(*nets.values(), *optimizers.values())
+        if not isinstance(prepared, (list, tuple)):
+            prepared = [prepared]
+        self.nets = dict(zip(roles, prepared[: len(roles)]))
+        self.optimizers = dict(zip(groups, prepared[len(roles) :]))
+        # Each process draws its own noise and augmentations from here on.
+        self._seed_everything(recipe.seed + 1 + 1000 * self.rank)
+        with plugin_code(algo_comp, "in setup"):
+            self.algorithm.setup(self.api)
 
-        data_comp = registry.get("dataset", recipe.data.name)
+    def _build_data(self) -> None:
+        """The dataset's domains, checked against what the algorithm needs, and their data order."""
+        recipe, algo = self.recipe, self.algorithm
+        data_comp = self.registry.get("dataset", recipe.data.name)
         self.data = data_comp.build(recipe.data.config)
         if not isinstance(self.data, dict) or not self.data:
             raise PluginCodeError(
@@ -201,13 +222,16 @@ class TrainRun:
             for d in algo.domains
         }
 
-        self.augmentations = {p.name: registry.get("augmentation", p.name).build(p.config) for p in recipe.augment}
+    def _build_augmentations(self) -> None:
+        registry = self.registry
+        self.augmentations = {p.name: registry.get("augmentation", p.name).build(p.config) for p in self.recipe.augment}
         augs = list(self.augmentations.values())
         self.real_augment = [a for a in augs if getattr(a, "stage", "step") == "real"]
         self.step_augment = [a for a in augs if getattr(a, "stage", "step") != "real"]
 
-        # Same seed on every process: identical initial weights (DDP also broadcasts them).
-        torch.manual_seed(recipe.seed)
+    def _build_networks(self) -> dict[str, nn.Module]:
+        """The algorithm's networks by role, and every other component (the loss, ...) by section."""
+        recipe, registry, algo = self.recipe, self.registry, self.algorithm
         self.components = {}
         nets: dict[str, nn.Module] = {}
         for section, part in recipe.parts.items():
@@ -229,8 +253,13 @@ class TrainRun:
                     hint="its builder must return the network",
                 )
             nets[role] = net
+        return nets
+
+    def _build_optimizers(self, nets: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
+        """One optimiser per group the algorithm declares; :class:`LearningRates` owns their rates."""
+        recipe, registry = self.recipe, self.registry
         optimizers, schedules, base_lr = {}, {}, {}
-        for group, roles in algo.optimizers.items():
+        for group, roles in self.algorithm.optimizers.items():
             spec = recipe.optim[group]
             comp = registry.get("optimizer", spec.optimizer.name)
             factory = comp.build(spec.optimizer.config)
@@ -243,16 +272,7 @@ class TrainRun:
             base_lr[group] = spec.lr
             schedules[group] = registry.get("schedule", spec.schedule.name).build(spec.schedule.config)
         self.lr = LearningRates(base_lr, schedules, recipe.train.steps)  # the one owner of every rate
-        roles, groups = list(nets), list(optimizers)
-        prepared = self.accelerator.prepare(*nets.values(), *optimizers.values())
-        if not isinstance(prepared, (list, tuple)):
-            prepared = [prepared]
-        self.nets = dict(zip(roles, prepared[: len(roles)]))
-        self.optimizers = dict(zip(groups, prepared[len(roles) :]))
-        # Each process draws its own noise and augmentations from here on.
-        self._seed_everything(recipe.seed + 1 + 1000 * self.rank)
-        with plugin_code(algo_comp, "in setup"):
-            algo.setup(self.api)
+        return optimizers
 
     def algorithm_call(self, method: str, *args):
         """Call an algorithm method with the run interface; its exceptions name the algorithm."""
