@@ -5,24 +5,28 @@ Either a root whose sub-folders are the classes (``path = "grumpify-cats"``: cla
 (``folders = ["grumpify-cats/grumpy", "apple2orange/apple"]``). A class is named after its folder
 (the last part of the path) unless ``class_names`` says otherwise; the names are the dataset's
 ``class_names`` and so go into every checkpoint (``ganforge sample --class grumpy``).
+
+The config lists the classes without reading an image (``list_classes()``), so class-conditional
+networks take ``num_classes`` from the data when the recipe is read. ``ganforge train --data ROOT``
+makes ROOT's sub-folders the classes: it resets ``folders`` and ``class_names``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
-from ganforge import Domains, ImageTensorDataset, load_image_folder
-from ganforge import DataError
-from ganforge import list_images
-from ganforge import natural_key
+from ganforge import DataError, Domains, ImageTensorDataset, list_images, load_image_folder, natural_key
 from ganforge_datasets.folders import find_data as resolve_data_path  # data root, download cache, bundled
 
 
 @dataclass(frozen=True)
 class LabelledFoldersConfig:
+    reset_by_data_option: ClassVar[tuple[str, ...]] = ("folders", "class_names")
+    """Options `ganforge train --data ROOT` resets: they pick classes under the recipe's own root."""
     path: str = ""
     """A folder whose sub-folders are the classes (absolute, or relative to the current folder,
     $GANFORGE_DATA, the download cache or the data shipped with ganforge); with
@@ -43,6 +47,11 @@ class LabelledFoldersConfig:
             raise ValueError(f"max_per_class must be at least 1, got {self.max_per_class}")
         if self.image_size < 1:
             raise ValueError(f"image_size must be positive, got {self.image_size}")
+
+    def list_classes(self) -> tuple[str, ...]:
+        """The class names in label order, from the folders alone (no image is read); raises
+        DataError when the folders are not there."""
+        return tuple(name for name, _ in class_folders(self))
 
 
 def class_folders(config: LabelledFoldersConfig) -> list[tuple[str, Path]]:

@@ -62,7 +62,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
 @dataclass(frozen=True)
 class ConditionalGeneratorConfig:
-    num_classes: int = 4  # set it to the dataset's number of classes
+    num_classes: int = 4  # follows the data's number of classes unless the recipe sets it
     image_size: Literal[32, 64, 128] = 64
     noise_size: int = 128
     width: int = 32
@@ -142,7 +142,7 @@ def build_conditional_generator(config: ConditionalGeneratorConfig | None = None
 
 @dataclass(frozen=True)
 class ProjectionDiscriminatorConfig:
-    num_classes: int = 4  # set it to the dataset's number of classes
+    num_classes: int = 4  # follows the data's number of classes unless the recipe sets it
     image_size: Literal[32, 64, 128] = 64
     width: int = 32
     spectral_norm: bool = True

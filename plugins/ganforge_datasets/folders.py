@@ -6,10 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ganforge import Domains, load_image_folder, resolve_data_path
-from ganforge import DataSource
-from ganforge import datasets_dir
-from ganforge import DataError
+from ganforge import DataError, datasets_dir, DataSource, Domains, load_image_folder, resolve_data_path
 
 from .catalog import BUNDLED_ROOT, CYCLEGAN_SETS, GRUMPIFY_CATS, fetch_hint
 

@@ -13,10 +13,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from ganforge import Domains, ImageTensorDataset
-from ganforge import DataSource
-from ganforge import DataError
-from ganforge import list_images, read_image, to_tensor
+from ganforge import DataError, DataSource, Domains, ImageTensorDataset, list_images, read_image, to_tensor
 
 from .catalog import PIX2PIX_SETS
 from .folders import find_data

@@ -17,10 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganforge import Domains, ImageTensorDataset
-from ganforge import DataSource
-from ganforge import DataError
-from ganforge import did_you_mean
+from ganforge import DataError, DataSource, did_you_mean, Domains, ImageTensorDataset
 
 SHAPES = ("circle", "square", "triangle", "star")
 """Shape names the ``shapes`` option accepts."""

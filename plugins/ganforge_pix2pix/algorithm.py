@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ganforge import Algorithm, Capabilities, SampleRequest
-from ganforge import RecipeError
+from ganforge import Algorithm, Capabilities, RecipeError, SampleRequest
 
 
 @dataclass(frozen=True)

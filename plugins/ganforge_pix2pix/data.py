@@ -19,8 +19,7 @@ import torch
 
 from ganforge import DataWarning, Domains, ImageTensorDataset, load_image_folder
 from ganforge_datasets.folders import find_data  # data root, download cache, data shipped with ganforge
-from ganforge import DataError
-from ganforge import list_images, read_image, to_tensor
+from ganforge import DataError, list_images, read_image, to_tensor
 
 from .edges import DETECTORS, edge_maps
 

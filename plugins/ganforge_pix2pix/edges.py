@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     from pathlib import Path
 
-    from ganforge import load_image_folder
-    from ganforge import save_pil_atomic, tensor_to_pil, to_float
+    from ganforge import load_image_folder, save_pil_atomic, tensor_to_pil, to_float
 
     parser = argparse.ArgumentParser(prog="python -m ganforge_pix2pix.edges", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="folder of photos (as given, or under $GANFORGE_DATA / the cache / bundled data)")
