@@ -24,7 +24,10 @@ demo: setup
 	$(BIN)/ganforge sample --checkpoint runs/quickstart --num 64 --seed 0 --output runs/quickstart/samples.png
 	@echo "Samples: runs/quickstart/samples.png  progress: runs/quickstart/progress.gif  losses: runs/quickstart/losses.png"
 
+# The documentation site is built first (never inside the repository); --strict fails on any broken
+# link, anchor or docstring reference. tests/test_docs.py checks the documents' snippets.
 test: setup browser metrics-if-possible
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(or $(TMPDIR),/tmp)/ganforge-site
 	$(BIN)/python -m pytest -q tests examples/ganforge-extras/tests
 
 # The report test renders report.html in headless Chromium. Install Debian's package when it is

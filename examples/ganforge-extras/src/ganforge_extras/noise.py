@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ganforge.core.components import Augmentation
+from ganforge import Augmentation
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganforge.core.components import AdversarialLoss
+from ganforge import AdversarialLoss
 
 VARIANTS = ("lsgan", "sgan")
 
