@@ -12,13 +12,19 @@ alone on the machine:
 3. the checkpoint with the best curve KID is the recipe's pick: `ganforge eval -n NUM` (FID, KID with
    its std, precision/recall, memorisation) and `ganforge sample` of 64 images from it.
 
-It then writes `fewshot.json` (every number, the CPU, the command lines), `table.md` and
-`kid-vs-time.png` (KID against training minutes, one curve per recipe) into `--out`, and with
-`--docs DIR` copies the figure and the picked samples there.
+Run from the repository root:
 
-    OMP_NUM_THREADS=2 GANFORGE_DATA=../shared/data .venv/bin/python benchmarks/fewshot.py \\
+    OMP_NUM_THREADS=2 GANFORGE_DATA=../shared/data .venv/bin/python -m benchmarks.fewshot \\
         --minutes 20 --out runs/fewshot --docs docs/images
-    .venv/bin/python benchmarks/fewshot.py --report --out runs/fewshot   # tables and figure again
+    .venv/bin/python -m benchmarks.fewshot --report --out runs/fewshot   # tables and figure again
+    .venv/bin/python -m benchmarks.fewshot --recipes benchmarks/recipes/lightweight-cats-ada.toml \\
+        --minutes 20 --out runs/fewshot --append                          # one more recipe, same settings
+
+Writes into `--out`: `fewshot.json` (every number, the CPU, the command lines; after each recipe,
+so a later failure keeps what is done), `table.md`, `kid-vs-time.png` (KID against training
+minutes, one curve per recipe), and per recipe its run folder and `NAME-samples.png`; with
+`--docs DIR` it copies the figure and the picked samples there. `--report` reads a saved
+`fewshot.json` (benchmarks/results/fewshot.json is one) and writes the table and figure again.
 
 Scores need the standard FID network (`ganforge metrics install`). Reference set: the recipe's own
 training images (179 grumpy cats at 64 px for the cat recipes).
@@ -29,15 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-GANFORGE = [sys.executable, "-m", "ganforge"]
+from benchmarks import harness
+
 DEFAULT_RECIPES = ("stylegan2-cats", "lightweight-cats", "dcgan-cats")
 # Steps between checkpoints (about every 2-3 minutes on a 2-core CPU); other recipes: --checkpoint-every.
 CHECKPOINT_EVERY = {"stylegan2-cats": 400, "lightweight-cats": 400, "lightweight-cats-ada": 400, "dcgan-cats": 1600}
@@ -46,58 +50,27 @@ PUBLISHED = [  # 100-shot Grumpy cat, FID of 5k samples vs the 100 training imag
 ]
 
 
-def cpu_description() -> dict:
-    info = {"machine": platform.machine(), "cores": os.cpu_count()}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "Model name":
-                info["model"] = value.strip()
-            if key.strip() == "Flags":
-                flags = value.split()
-                info["avx512f"] = "avx512f" in flags
-                info["avx512_bf16"] = "avx512_bf16" in flags
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return info
-
-
 def train(recipe: str, run: Path, minutes: float, checkpoint_every: int, extra: list[str]) -> dict:
     """Train for ``minutes`` of wall time, then stop the run the way a user's Ctrl-C would."""
-    cmd = [*GANFORGE, "train", "--recipe", recipe, "-o", str(run), "--no-progress",
-           "--set", "train.steps=1000000", "--set", "eval.every=0", "--set", "log.keep=1000",
-           "--set", f"log.checkpoint_every={checkpoint_every}", "--set", "log.gif=false", *extra]
+    cmd = harness.ganforge("train", "--recipe", recipe, "-o", str(run), "--no-progress",
+                           "--set", "train.steps=1000000", "--set", "eval.every=0", "--set", "log.keep=1000",
+                           "--set", f"log.checkpoint_every={checkpoint_every}", "--set", "log.gif=false", *extra)
     print("$", " ".join(cmd[2:]), flush=True)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(cmd)
-    try:
-        proc.wait(timeout=minutes * 60)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the trainer checkpoints the current step and exits 143
-        proc.wait(timeout=300)
-    wall = time.monotonic() - t0
-    if proc.returncode not in (0, 143):
-        raise SystemExit(f"{recipe}: training failed with exit code {proc.returncode}")
+    # SIGTERM: the trainer checkpoints the current step and exits 143
+    code, wall = harness.run_for(cmd, minutes * 60, signal.SIGTERM)
+    if code not in (0, 143):
+        raise SystemExit(f"{recipe}: training failed with exit code {code}")
     return {"command": " ".join(cmd[2:]), "wall_s": round(wall, 1)}
 
 
 def checkpoint_times(run: Path) -> dict[int, float]:
     """Seconds of training at each logged step (the trainer's own clock in metrics.jsonl)."""
-    times = {}
-    for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if "time" in row and "eval" not in row:
-            times[int(row["step"])] = float(row["time"])
-    return times
+    return {int(row["step"]): float(row["time"]) for row in harness.read_metrics(run) if "time" in row and "eval" not in row}
 
 
 def evaluate(run: Path, curve_num: int, num: int, samples: Path, extractor: str) -> dict:
     curve_json = run / "eval" / "curve.json"
-    subprocess.run([*GANFORGE, "eval", str(run), "--all", "-n", str(curve_num), "-m", "kid", "--no-progress",
+    subprocess.run([*harness.ganforge("eval"), str(run), "--all", "-n", str(curve_num), "-m", "kid", "--no-progress",
                     "--extractor", extractor, "-o", str(curve_json)], check=True)
     curve = json.loads(curve_json.read_text())["results"]
     times = checkpoint_times(run)
@@ -112,18 +85,17 @@ def evaluate(run: Path, curve_num: int, num: int, samples: Path, extractor: str)
     best = min(points, key=lambda p: p["kid"])
     picked = run / "checkpoints" / f"step-{best['step']:08d}"
     final_json = run / "eval" / "picked.json"
-    subprocess.run([*GANFORGE, "eval", str(picked), "-n", str(num), "--no-progress", "--extractor", extractor,
+    subprocess.run([*harness.ganforge("eval"), str(picked), "-n", str(num), "--no-progress", "--extractor", extractor,
                     "-o", str(final_json)], check=True)
-    subprocess.run([*GANFORGE, "sample", "--checkpoint", str(picked), "-n", "64", "--seed", "0", "-o", str(samples)],
+    subprocess.run([*harness.ganforge("sample"), "--checkpoint", str(picked), "-n", "64", "--seed", "0", "-o", str(samples)],
                    check=True)
     final = json.loads(final_json.read_text())
     final["scores"] = {k.rpartition("/")[2]: v for k, v in final["scores"].items()}
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    speeds = sorted(r["images_per_s"] for r in rows if "images_per_s" in r)
+    speed = harness.logged_speed(harness.read_metrics(run))
     return {"curve": points, "picked_step": best["step"], "picked_minutes": best["minutes"],
             "scores": final["scores"], "num_generated": final["num_generated"], "num_real": final["num_real"],
             "real_source": final["real_source"], "steps": max(max(times), max(p["step"] for p in points)), "minutes": round(max(times.values()) / 60, 2),
-            "images_per_s": speeds[len(speeds) // 2] if speeds else None, "samples": str(samples),
+            "images_per_s": speed, "samples": str(samples),
             "nearest": str(run / "eval" / f"step-{best['step']:08d}-nearest.png")}
 
 
@@ -185,8 +157,9 @@ def report(out: Path, docs: Path | None) -> None:
     print(f"wrote {out / 'table.md'} and {figure}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fewshot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", nargs="+", default=list(DEFAULT_RECIPES))
     parser.add_argument("--minutes", type=float, default=20.0, help="training wall time per recipe")
     parser.add_argument("--num", type=int, default=1000, help="samples scored at each recipe's picked checkpoint")
@@ -199,13 +172,13 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only rebuild the table and figure from --out")
     parser.add_argument("--append", action="store_true",
                         help="add these recipes to --out's earlier results (same machine, same settings) instead of starting afresh")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.report:
         report(args.out, args.docs)
         return
     args.out.mkdir(parents=True, exist_ok=True)
     extra = [x for kv in args.set for x in ("--set", kv)]
-    data = {"minutes": args.minutes, "extractor": args.extractor, "num": args.num, "curve_num": args.curve_num, "cpu": cpu_description(),
+    data = {"minutes": args.minutes, "extractor": args.extractor, "num": args.num, "curve_num": args.curve_num, "cpu": harness.cpu_description(),
             "threads": os.environ.get("OMP_NUM_THREADS"), "published_100shot_fid_256px": PUBLISHED, "results": {}}
     path = args.out / "fewshot.json"
     if args.append and path.is_file():
@@ -223,7 +196,7 @@ def main() -> None:
         trained = train(recipe, run, args.minutes, every, extra)
         result = evaluate(run, args.curve_num, args.num, args.out / f"{name}-samples.png", args.extractor)
         data["results"][name] = {**trained, **result}
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")  # keep what is done if a later run fails
+        harness.write_json(path, data)  # keep what is done if a later run fails
     report(args.out, args.docs)
 
 

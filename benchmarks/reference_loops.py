@@ -1,5 +1,5 @@
 """Plain-PyTorch re-implementations of two reference GAN training loops, written from their
-documented settings (no code copied) for the side-by-side speed benchmark ``compare.py``:
+documented settings (no code copied) for the side-by-side speed benchmark (``python -m benchmarks.speed compare``):
 
 - ``dcgan``: the pytorch/examples ``dcgan/main.py`` loop: DCGAN (ngf = ndf = 64, nz = 100,
   BatchNorm, no conv biases, Sigmoid at the end of D), ``nn.BCELoss``, Adam 2e-4 (0.5, 0.999),
@@ -12,18 +12,15 @@ documented settings (no code copied) for the side-by-side speed benchmark ``comp
   (0.5, 0.999), batch 1, D frozen during the G update, D loss halved; unaligned A/B data decoded
   per item with Resize (bicubic) + horizontal flip.
 
-Run as a script it trains one of them for a fixed number of steps and saves what the reference
-saves at the end of an epoch (the networks; a grid of images), for the whole-command wall time:
-
-    python benchmarks/reference_loops.py dcgan --steps 40 --out /tmp/ref
+Not a harness: ``python -m benchmarks.speed compare`` times these loops beside ganforge, and
+``python -m benchmarks.speed reference dcgan --steps 40 --data ../shared/data --out /tmp/ref`` trains one
+for a fixed number of steps and saves what the reference saves at the end of an epoch (the networks;
+a grid of images), for the whole-command wall time.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -356,30 +353,3 @@ def save_outputs(loop, out: Path) -> None:
         torch.save(net.state_dict(), out / f"net_{name}.pth")
     images = torch.cat([t.float() for t in loop.last])
     save_image(images, out / "samples.png", normalize=True, nrow=8)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("loop", choices=sorted(LOOPS))
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, required=True)
-    parser.add_argument("--data", type=Path, required=True, help="the folder holding grumpify-cats/")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error("--steps must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    t0 = time.perf_counter()
-    loop = make_loop(args.loop, args.data, args.image_size, args.precision == "bf16", args.workers)
-    for _ in range(args.steps):
-        loop.step()
-    save_outputs(loop, args.out)
-    print(f"{args.loop} {args.image_size}px: {args.steps} steps in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

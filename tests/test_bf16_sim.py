@@ -1,11 +1,8 @@
-"""benchmarks/bf16_sim.py rounds where bf16 autocast rounds: its convolutions and linear layers give
-what real CPU autocast gives (up to the fp32 accumulation order), forward and backward, and nothing
-outside a simulated network changes."""
+"""The bf16 harness's simulation (``python -m benchmarks.bf16 sim``) rounds where bf16 autocast
+rounds: its convolutions and linear layers give what real CPU autocast gives (up to the fp32
+accumulation order), forward and backward, and nothing outside a simulated network changes."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +10,7 @@ from torch import nn
 
 from ganforge.train.hardware import native_bf16
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import bf16_sim  # noqa: E402
+from benchmarks import bf16 as bf16_sim
 
 BF16_ULP = 2.0 ** -7  # the spacing of bf16 values in [1, 2): one rounding step, relative
 

@@ -49,7 +49,7 @@ def test_emulated_bf16_training_warns_once_with_the_measured_slowdown(monkeypatc
     lines = [line for line in result.output.splitlines() if "bf16 is emulated" in line]
     assert len(lines) == 1 and "19.7x slower than fp32" in lines[0] and "--mixed-precision no" in lines[0]
     # Autocast computes in bf16 but keeps the state in fp32: weights, normalisation statistics and the
-    # optimisers' moments (benchmarks/bf16_sim.py: what bf16 changes is the arithmetic, not the state)
+    # optimisers' moments (python -m benchmarks.bf16 sim: what bf16 changes is the arithmetic, not the state)
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / "r" / "checkpoints" / "step-00000002" / "state.safetensors"), "pt") as fh:
