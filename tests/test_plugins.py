@@ -196,7 +196,7 @@ def test_duplicate_name_across_plugins_names_both():
         failures = {f.name: f.error for f in plugins.failures()}
         assert set(failures) == {"alpha", "beta"}
         assert "discriminator 'tiny'" in failures["beta"] and "plugin 'alpha'" in failures["beta"]
-        assert "neither gets the name" in failures["alpha"]
+        assert "so no plugin keeps the name" in failures["alpha"]
 
 
 class _Dist:
@@ -228,13 +228,15 @@ def test_a_third_party_plugin_can_never_remove_a_builtin():
         plugins = isolated_plugins(entry_points=[builtin, optim, stranger])
         registry = plugins.registry
         assert registry.get("generator", "dcgan").plugin == "dcgan"  # the built-in keeps its name...
-        assert registry.has("algorithm", "gan") and registry.has("recipe", "dcgan-cats")  # ...and everything else
+        assert registry.has("discriminator", "dcgan") and registry.has("recipe", "dcgan-cats")  # ...and everything else
         assert not registry.has("loss", "stranger-loss")  # the clashing plugin is skipped as a whole
         [failure] = plugins.failures()
         assert failure.name == name
         assert failure.error == (
-            "is skipped: its generator 'dcgan' is already provided by built-in plugin 'dcgan' (ganforge), which keeps it"
+            "its generator 'dcgan' is also registered by the built-in plugin 'dcgan' (distribution ganforge), "
+            "which keeps the name"
         )
+        assert failure.failure() == f"plugin '{name}' (distribution stranger-gans) is skipped: " + failure.error
 
 
 def test_a_clash_is_reported_by_ganforge_plugins():
@@ -257,7 +259,7 @@ def test_a_clash_is_reported_by_ganforge_plugins():
     assert infos["gan"]["error"] is None and "gan" in infos["gan"]["provides"]["algorithm"]
     assert infos["acme"]["distribution"] == "acme-gans"
     assert infos["acme"]["error"] == (
-        "is skipped: its algorithm 'gan' is already provided by built-in plugin 'gan' (ganforge), which keeps it"
+        "its algorithm 'gan' is also registered by the built-in plugin 'gan' (distribution ganforge), which keeps the name"
     )
 
 
@@ -387,7 +389,7 @@ class NotAScalarLoss(AdversarialLoss):
     def d_loss(self, real_out, fake_out):
         return (real_out - fake_out) ** 2
 
-    def g_loss(self, fake_out):
+    def g_loss(self, fake_out, real_out=None):
         return fake_out.mean()
 
 
@@ -455,8 +457,9 @@ def test_check_component_names_the_broken_component(kind, name, message):
 
 def test_check_component_passes_and_skips():
     registry = isolated_plugins(("bad", BadContracts())).registry
-    # The contract holds; training it needs a recipe that uses it, and this set has none.
-    assert check_component(registry, "algorithm", "shared") == "skipped: no registered recipe uses it"
+    # The contract holds; training it needs a discriminator, and this set has none.
+    assert check_component(registry, "algorithm", "shared") == (
+        "skipped: needs other plugins (no registered discriminator of 3 input channels builds from its defaults)")
     assert check_component(registry, "dataset", "needs-files") == "skipped: needs data"
     with pytest.raises(AssertionError, match="generator 'nope' is not registered"):
         check_component(registry, "generator", "nope")

@@ -19,7 +19,7 @@ def eval_command(
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Translation models: folder of source images (default: the recipe's source domain).")] = None,
     direction: Annotated[Optional[str], typer.Option("--direction", "-d", help="Translation models: which direction (default: the model's first, e.g. a2b).")] = None,
     metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", help="A registered metric (repeatable; default: fid, kid, precision-recall, and structure for translation).")] = None,
-    extractor: Annotated[str, typer.Option("--extractor", help="Feature extractor; only the standard one's scores are called FID/KID.")] = "inception-v3-fid",
+    extractor: Annotated[Optional[str], typer.Option("--extractor", help="Feature extractor (default: the one the metrics need, else the standard Inception network); only the standard one's scores are called FID/KID.")] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", help="A copy of the standard FID network file (checked against its pinned sha256).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Noise seed of the generated images.")] = 0,
     all_checkpoints: Annotated[bool, typer.Option("--all", help="Score every checkpoint of the run and draw the curve.")] = False,

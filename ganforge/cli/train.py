@@ -14,7 +14,7 @@ from ganforge.cli import common
 
 def train_command(
     recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="A registered recipe name or a path to a .toml file.")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="The dataset folder (for unpaired data: the folder holding both domains).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="The dataset folder (for unpaired data: the folder holding both domains; for labelled data: the folder whose sub-folders are the classes).")] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Total training steps of the run (overrides train.steps).")] = None,
     overrides: common.Overrides = None,
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="The run directory (default: runs/RECIPE-TIMESTAMP).")] = None,
@@ -67,6 +67,37 @@ def train_command(
             raise RecipeError("nothing to train: pass --recipe NAME (see `ganforge recipes`) or --resume RUN_DIR")
         if data is not None:
             sets.append(f"data.path={json.dumps(str(data.expanduser().resolve()))}")
+            sets = _data_resets(registry, recipe, sets) + sets
         resolved = load_recipe(recipe, registry, sets)
         run_dir = output_dir or Path("runs") / f"{resolved.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         train(resolved, registry, run_dir, stop_at=stop_at, console=common.err, progress=progress, log_with=trackers)
+
+
+def _data_resets(registry, recipe: str, sets: list[str]) -> list[str]:
+    """``--set`` overrides that return the dataset options its config lists in
+    ``reset_by_data_option`` to their defaults: they pick parts of the recipe's own data root (a
+    labelled recipe's list of class folders), while --data names the dataset itself. An option the
+    user sets with --set keeps the user's value."""
+    import dataclasses
+
+    import tomli_w
+
+    from ganforge.core.recipes import _resolve_chain, apply_overrides, parse_override
+
+    data, origins = _resolve_chain(recipe, registry, None, [])
+    spec = apply_overrides(data, origins, sets).get("data")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not registry.has("dataset", name):
+        return []  # load_recipe reports it
+    config = registry.get("dataset", name).config
+    resets = getattr(config, "reset_by_data_option", ()) if config is not None else ()
+    given = {".".join(parse_override(item)[0]) for item in sets}
+    defaults = {f.name: f for f in dataclasses.fields(config)} if config is not None else {}
+    out = []
+    for option in resets:
+        f = defaults.get(option)
+        if f is None or f"data.{option}" in given or f.default in (dataclasses.MISSING, None):
+            continue
+        value = tomli_w.dumps({"v": list(f.default) if isinstance(f.default, tuple) else f.default}).partition("=")[2].strip()
+        out.append(f"data.{option}={value}")
+    return out

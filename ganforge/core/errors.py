@@ -59,6 +59,11 @@ class TrainingInterrupted(GanforgeError):
     exit_code = 130
 
 
+class ExportError(GanforgeError):
+    """A network that cannot be exported (`ganforge export`): an operation the exporter does not
+    support, a family that declares nothing to export, or an export that does not match PyTorch."""
+
+
 class PluginCodeError(GanforgeError):
     """An exception raised inside a plugin's code (a builder, an algorithm's step, a network's
     forward), reported as one line naming plugin, kind and component; ``--debug`` shows the

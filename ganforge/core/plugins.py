@@ -12,6 +12,7 @@ import os
 import traceback
 import warnings
 from dataclasses import dataclass, field
+from importlib import metadata as _metadata
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Iterable
@@ -40,6 +41,17 @@ class PluginInfo:
     traceback: str | None = None
     warnings: list[str] = field(default_factory=list)
     disabled: bool = False
+
+    @property
+    def label(self) -> str:
+        """``plugin 'acme' (distribution acme-gans)``: how messages name a plugin and where it comes from."""
+        if self.distribution:
+            return f"plugin '{self.name}' (distribution {self.distribution})"
+        return f"plugin '{self.name}'" + (f" (module {self.module})" if self.module else "")
+
+    def failure(self) -> str:
+        """The failure as one sentence: which plugin, from where, that it is skipped, and why."""
+        return f"{self.label} is skipped: {self.error}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -119,13 +131,21 @@ class PluginSet:
         """Register a plugin object (a module or any object with hookimpls).
 
         ``name`` defaults to the module's ``__name__`` (or the object's class name); it must be unique.
+        A module named by an installed ``ganforge`` entry point gets that entry point's distribution,
+        so a built-in plugin module added here is built in, exactly as when it loads from its entry
+        point (the name-clash rule is the same either way).
         A name listed in ``GANFORGE_DISABLE_PLUGINS`` is recorded as disabled and not registered.
         """
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         if info is None:
             if name in self.infos or self.pm.has_plugin(name):
                 raise PluginError(f"a plugin named '{name}' is already loaded", hint="register this one under another name")
-            info = PluginInfo(name=name, builtin=builtin, module=getattr(plugin, "__name__", None))
+            module = getattr(plugin, "__name__", None)
+            dist = installed_distribution(module)
+            info = PluginInfo(name=name, module=module, distribution=dist[0] if dist else None,
+                              version=dist[1] if dist else None)
+            # The same rule as for entry points: a plugin module of the ganforge distribution is built in.
+            info.builtin = builtin or info.distribution == BUILTIN_DISTRIBUTION
             self.infos[name] = info
             if name in _disabled_names():
                 info.disabled = True
@@ -163,8 +183,7 @@ class PluginSet:
         info.error = message.splitlines()[0] if message else repr(exc)
         info.traceback = "".join(traceback.format_exception(exc)) if exc is not None else None
         if self.strict:
-            dist = f" (from {info.distribution})" if info.distribution else ""
-            error = PluginError(f"plugin '{info.name}'{dist} {info.error}", hint=hint)
+            error = PluginError(f"{info.label}: {info.error}", hint=hint)
             if exc is not None:
                 raise error from exc
             raise error
@@ -224,7 +243,7 @@ class PluginSet:
         for plugin_name, problems in self._clashes(scratches).items():
             first = problems[0] + (f" (and {len(problems) - 1} more clash(es))" if len(problems) > 1 else "")
             self._fail(
-                self.infos[plugin_name], f"is skipped: {first}",
+                self.infos[plugin_name], first,
                 hint="rename the component in one plugin, uninstall one of them, or set "
                 f"{DISABLE_ENV}={plugin_name}",
             )
@@ -238,8 +257,7 @@ class PluginSet:
 
     def _describe(self, plugin: str) -> str:
         info = self.infos.get(plugin)
-        dist = info.distribution if info and info.distribution else (info.module if info else None)
-        return f"plugin '{plugin}'" + (f" ({dist})" if dist else "")
+        return info.label if info is not None else f"plugin '{plugin}'"
 
     def _clashes(self, scratches: dict[str, Registry]) -> dict[str, list[str]]:
         """Plugin -> why it must be skipped, for every plugin that claims a name another one has."""
@@ -257,11 +275,11 @@ class PluginSet:
             for plugin in sorted(plugins):
                 if plugin == keeper:
                     continue
-                others = ", ".join(self._describe(o) for o in sorted(plugins) if o != plugin)
+                others = " and ".join(self._describe(o) for o in sorted(plugins) if o != plugin)
                 if keeper is not None:
-                    why = f"its {kind} '{key}' is already provided by built-in {self._describe(keeper)}, which keeps it"
+                    why = f"its {kind} '{key}' is also registered by the built-in {self._describe(keeper)}, which keeps the name"
                 else:
-                    why = f"its {kind} '{key}' is also registered by {others}; neither gets the name"
+                    why = f"its {kind} '{key}' is also registered by {others}, so no plugin keeps the name"
                 losers.setdefault(plugin, []).append(why)
         return losers
 
@@ -292,6 +310,32 @@ class PluginSet:
         return register
 
 
+def installed_distribution(module: str | None) -> tuple[str, str | None] | None:
+    """(distribution, version) of the installed ``ganforge`` entry point whose target is ``module``."""
+    if not module:
+        return None
+    return _entry_point_modules().get(module)
+
+
+_EP_MODULES: dict[str, tuple[str, str | None]] | None = None
+
+
+def _entry_point_modules() -> dict[str, tuple[str, str | None]]:
+    global _EP_MODULES
+    if _EP_MODULES is None:
+        found: dict[str, tuple[str, str | None]] = {}
+        try:
+            for ep in _metadata.entry_points(group=PROJECT):  # the installed ones, whatever a test substitutes
+                dist = getattr(ep, "dist", None)
+                name = _dist_name(dist)
+                if name:
+                    found.setdefault(ep.value.partition(":")[0].strip(), (name, getattr(dist, "version", None)))
+        except Exception:  # noqa: BLE001 - broken metadata only means no distribution is known
+            pass
+        _EP_MODULES = found
+    return _EP_MODULES
+
+
 def _dist_name(dist: Any) -> str | None:
     if dist is None:
         return None
@@ -320,7 +364,7 @@ def get_plugins() -> PluginSet:
         plugins.registry  # noqa: B018 - run the register hooks now, so their failures are reported too
         _DEFAULT = plugins
         for info in plugins.failures():
-            warnings.warn(f"ganforge plugin '{info.name}' {info.error}; it is skipped", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"ganforge {info.failure()}", RuntimeWarning, stacklevel=2)
     return _DEFAULT
 
 

@@ -34,23 +34,28 @@ registered component name (``ganforge plugins`` lists them); the core knows none
     metric = "kid"
 
 Components whose config has an ``image_size`` field inherit ``data.image_size`` unless the recipe
-sets it, so the size is stated once.
+sets it, so the size is stated once. Likewise components whose config has a ``num_classes`` field
+(class-conditional networks) inherit the data's number of classes unless the recipe sets it; a value
+the recipe sets that differs from the data's is an error. The count comes from the dataset config's
+``list_classes()`` when it has one (class names from folder names, without reading an image);
+otherwise the trainer fills it in from the built dataset (:func:`apply_data_classes`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import tomli_w
 
 from ganforge.core.config import build_dataclass, config_to_dict, field_types
-from ganforge.core.errors import GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
-from ganforge.core.registry import Registry
+from ganforge.core.errors import DataError, GanforgeError, RecipeError, RecipeErrors, UnknownComponentError, did_you_mean
+from ganforge.core.registry import Registry, plugin_code
 
 class UnknownRecipeError(RecipeError):
     """A recipe name (given, or in ``extends``) that no plugin registers."""
@@ -113,7 +118,9 @@ class EvalConfig:
     every: int = 0  # steps between scores, taken at checkpoint time and at the end (0: off)
     metric: str = "kid"  # the registered metric whose main score picks checkpoints/best
     num: int = 500  # generated images (or translated sources) per evaluation
-    extractor: str = "inception-v3-fid"  # feature extractor; only the standard one's scores are FID/KID
+    # The feature extractor; None: the one the metric needs (Metric.extractor), else the standard
+    # network. Only the standard one's scores are called FID/KID.
+    extractor: str | None = None
     seed: int = 0  # noise seed of the evaluation samples (the same noise at every evaluation)
     if_missing: str = "skip"  # no feature network, or under 10 real images: "skip" scores (with a note) or "error"
 
@@ -169,6 +176,9 @@ class Recipe:
     raw: dict = field(repr=False)  # the fully resolved TOML (without `extends`)
     source: str = ""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Sections whose num_classes follows the data but could not be counted when the recipe was read
+    # (the dataset config has no list_classes(), or its files were absent): apply_data_classes fills them.
+    classes_from_data: tuple[str, ...] = ()
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.raw)
@@ -424,6 +434,92 @@ def _inherit_image_size(registry: Registry, kind: str, section: str, spec: Any, 
         )
 
 
+NUM_CLASSES = "num_classes"
+
+
+def data_classes(registry: Registry, data_part: Part | None) -> tuple[str, ...] | None:
+    """The class names of a recipe's data, when its dataset config lists them (``list_classes()``:
+    from folder names, without reading an image); None when it cannot, or the files are not there."""
+    lister = getattr(data_part.config, "list_classes", None) if data_part is not None else None
+    if not callable(lister):
+        return None
+    comp = registry.get("dataset", data_part.name)
+    try:
+        with plugin_code(comp, "listing its classes"):
+            names = tuple(str(n) for n in lister())
+    except DataError:
+        return None  # e.g. the data is not on this machine: building the dataset will say so
+    return names or None
+
+
+def _has_num_classes(registry: Registry, kind: str, spec: Any) -> bool:
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not registry.has(kind, name):
+        return False  # reported with context where the component is resolved
+    comp = registry.get(kind, name)
+    return comp.config is not None and NUM_CLASSES in field_types(comp.config)
+
+
+def _classes_mismatch(section: str, what: str, given: Any, names: Sequence[str], where: str | None) -> RecipeError:
+    listing = ", ".join(names)
+    return RecipeError(
+        f"{what} in [{section}] knows {given} classes but the data has {len(names)} ({listing})"
+        f"{f': {section}.{NUM_CLASSES} = {given} is set in {where}' if where else ''}",
+        hint=f"remove {section}.{NUM_CLASSES} (it follows the data), or set {section}.{NUM_CLASSES} = {len(names)}",
+    )
+
+
+def _inherit_num_classes(registry: Registry, kind: str, section: str, spec: Any, classes: tuple[str, ...] | None,
+                         origins: dict[str, str], pending: list[str], problems: "_Problems") -> None:
+    """Give ``spec`` the data's class count when its component has ``num_classes`` and the recipe left
+    it unset (``pending`` when the count is not known yet); an explicit value must match the data."""
+    if not _has_num_classes(registry, kind, spec):
+        return
+    if NUM_CLASSES not in spec:
+        if classes is None:
+            pending.append(section)
+            return
+        spec[NUM_CLASSES] = len(classes)
+        origins[f"{section}.{NUM_CLASSES}"] = f"the data's {len(classes)} classes ({', '.join(classes)})"
+    elif classes is not None and spec[NUM_CLASSES] != len(classes):
+        what = f"{kind} '{spec['name']}'"
+        problems.errors.append(_classes_mismatch(section, what, spec[NUM_CLASSES], classes,
+                                                 origins.get(f"{section}.{NUM_CLASSES}")))
+
+
+def apply_data_classes(recipe: Recipe, registry: Registry, class_names: Sequence[str]) -> Recipe:
+    """The recipe with ``num_classes`` of the data's ``class_names`` in every section whose component
+    has that option and the recipe left it to the data (``recipe.classes_from_data``); any other
+    value that differs from the data's count is a :class:`RecipeError`.
+
+    For the trainer, once the dataset is built and before the networks are: the class count of a
+    dataset whose config cannot list its classes is known only then. Returns ``recipe`` itself when
+    nothing changes, else an updated copy (its ``raw``, written to the run folder, included)."""
+    names = tuple(class_names)
+    if not names:
+        return recipe
+    changed: dict[str, Part] = {}
+    for section, part in [("algorithm", recipe.algorithm), *recipe.parts.items()]:
+        config = part.config
+        if config is None or not dataclasses.is_dataclass(config) or NUM_CLASSES not in field_types(type(config)):
+            continue
+        given = getattr(config, NUM_CLASSES)
+        if section in recipe.classes_from_data:
+            if given != len(names):
+                changed[section] = dataclasses.replace(part, config=dataclasses.replace(config, **{NUM_CLASSES: len(names)}))
+        elif given != len(names):
+            raise _classes_mismatch(section, f"{part.kind} '{part.name}'", given, names, None)
+    if not changed:
+        return recipe
+    raw = copy.deepcopy(recipe.raw)
+    for section, part in changed.items():
+        raw.setdefault(section, {})[NUM_CLASSES] = len(names)
+    return dataclasses.replace(
+        recipe, raw=raw, algorithm=changed.get("algorithm", recipe.algorithm),
+        parts={s: changed.get(s, p) for s, p in recipe.parts.items()}, classes_from_data=(),
+    )
+
+
 class _Problems:
     """Collects recipe problems so one run of validation reports every bad key, not just the first."""
 
@@ -446,10 +542,12 @@ class _Problems:
             raise RecipeErrors(self.errors, label)
 
 
-def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>") -> Recipe:
+def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = None, label: str = "<recipe>",
+            *, list_classes: bool = True) -> Recipe:
     """Validate a merged recipe dict against the registry and return the typed recipe.
 
     Every problem is collected and reported together (a :class:`RecipeErrors` when there are several).
+    ``list_classes=False`` leaves the data alone (a checkpoint's recipe: its class counts are stored).
     """
     origins = dict(origins or {})
     data = _normalize(copy.deepcopy(data))
@@ -464,8 +562,11 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
             ))
 
     data_part = problems.attempt(_component, registry, data, "data", "dataset", origins, label)
+    classes = data_classes(registry, data_part) if list_classes else None
+    pending: list[str] = []  # sections whose num_classes the data decides once it is built
     if data_part is not None:
         _inherit_image_size(registry, "algorithm", "algorithm", data.get("algorithm"), data_part, origins)
+        _inherit_num_classes(registry, "algorithm", "algorithm", data.get("algorithm"), classes, origins, pending, problems)
     algorithm = problems.attempt(_component, registry, data, "algorithm", "algorithm", origins, label)
     algo_cls_sections = problems.attempt(_algorithm_sections, registry, data, default={}) if algorithm else {}
 
@@ -473,6 +574,7 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     for section, kind in algo_cls_sections.items():
         if data_part is not None:
             _inherit_image_size(registry, kind, section, data.get(section), data_part, origins)
+            _inherit_num_classes(registry, kind, section, data.get(section), classes, origins, pending, problems)
         part = problems.attempt(_component, registry, data, section, kind, origins, label)
         if part is not None:
             parts[section] = part
@@ -545,7 +647,7 @@ def resolve(data: dict, registry: Registry, origins: dict[str, str] | None = Non
     return Recipe(
         name=str(data.get("name", label)), description=str(data.get("description", "")), seed=seed,
         algorithm=algorithm, data=data_part, parts=parts, augment=augment, optim=optim,
-        train=train, log=log, raw=raw, source=label, eval=evaluation,
+        train=train, log=log, raw=raw, source=label, eval=evaluation, classes_from_data=tuple(pending),
     )
 
 
@@ -554,7 +656,9 @@ def _eval_config(registry: Registry, table: dict, origins: dict[str, str], label
     if config.every > 0:
         where = _origin_of(origins, "eval") or label
         _get(registry, "metric", config.metric, "eval.metric", _origin_of(origins, "eval.metric") or where)
-        _get(registry, "feature_extractor", config.extractor, "eval.extractor", _origin_of(origins, "eval.extractor") or where)
+        if config.extractor is not None:
+            _get(registry, "feature_extractor", config.extractor, "eval.extractor",
+                 _origin_of(origins, "eval.extractor") or where)
     return config
 
 
@@ -651,7 +755,8 @@ def recipe_from_toml(text: str, registry: Registry, label: str = "<checkpoint>")
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"malformed recipe TOML in {label}: {exc}") from None
-    return resolve(data, registry, {}, label)
+    # A checkpoint's class counts are what its networks were built with: the data is not consulted.
+    return resolve(data, registry, {}, label, list_classes=False)
 
 
 def register_package_recipes(register, package: str, folder: str = "recipes") -> None:

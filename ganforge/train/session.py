@@ -19,7 +19,7 @@ from torch import nn
 
 from ganforge.core.components import check_loss
 from ganforge.core.errors import DataError, PluginCodeError
-from ganforge.core.recipes import Recipe
+from ganforge.core.recipes import Recipe, apply_data_classes
 from ganforge.core.registry import Registry, plugin_code
 from ganforge.data.items import Batch, describe_dataset, fetch_fields
 from ganforge.data.order import EpochSampler
@@ -217,6 +217,8 @@ class TrainRun:
                     f"but dataset '{recipe.data.name}' items have: {', '.join(have) or 'nothing'}",
                     hint="choose a dataset whose items carry them (e.g. labelled or paired folders) in [data]",
                 )
+        # A class count the recipe left to the data is known now (for datasets that cannot list it earlier).
+        self.recipe = recipe = apply_data_classes(recipe, self.registry, self.data_info.class_names())
         self.samplers = {
             d: EpochSampler(len(self.data[d]), recipe.train.batch_size, recipe.seed, d, self.rank, self.world)
             for d in algo.domains
