@@ -28,125 +28,166 @@ def eval_command(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Score generated images against real ones: FID, KID, precision/recall (and structure for translations)."""
-    from rich.table import Table
-
-    from ganforge.io.checkpoint import CHECKPOINTS, find_checkpoint_dir, list_checkpoints
     from ganforge.core.errors import GanforgeError
-    from ganforge.eval.evaluator import (
-        EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint, format_value, is_translation, load_real,
-        memorisation_line, plot_curve, score_rows, translation_data, update_best, write_json, _all_images, data_label,
-    )
+    from ganforge.eval.evaluator import EVAL_DIR, Evaluator, default_metrics, evaluate_checkpoint
     from ganforge.io.inference import load_for_inference
 
     with common.user_errors():
         if num < 2:
             raise GanforgeError(f"--num must be at least 2, got {num}")
         registry = common.registry()
-        first_dir = find_checkpoint_dir(checkpoint)
-        run_dir = first_dir.parent.parent if first_dir.parent.name == CHECKPOINTS else None
-        if all_checkpoints:
-            if run_dir is None:
-                raise GanforgeError(f"--all needs a run folder; {checkpoint} is not inside one")
-            targets = list_checkpoints(run_dir / CHECKPOINTS)
-        else:
-            targets = [first_dir]
+        targets, run_dir = _targets(checkpoint, all_checkpoints)
         loaded = load_for_inference(targets[0], registry)
-        caps = loaded.capabilities
-        translation = is_translation(caps)
-        if not translation and not caps.sample:
-            raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' neither samples nor translates")
-        if not translation and input_path is not None:
-            raise GanforgeError("--input is for translation models; this checkpoint samples from noise")
-        if translation and direction is None:
-            direction = caps.directions[0]
-        if translation and direction not in caps.directions:
-            raise GanforgeError(f"--direction must be one of {', '.join(caps.directions)} for this checkpoint, got '{direction}'")
-        names = list(metric) if metric else default_metrics(registry, translation)
+        direction = _direction(loaded, direction, input_path)
+        names = list(metric) if metric else default_metrics(registry, direction is not None)
         if not names:
             raise GanforgeError("no metric is registered", hint="`ganforge plugins` lists what is loaded")
         options = {"weights": str(weights)} if weights is not None else {}
         evaluator = Evaluator(registry, names, extractor, options, progress=progress, console=common.err)
         evaluator.load()  # a missing network fails here, in one line, before any work
-        size = getattr(loaded.recipe.data.config, "image_size", 64)
-        sources = None
-        for given, option in ((real, "--real"), (input_path, "--input")):
-            if given is not None and not given.exists():
-                raise GanforgeError(f"{option} not found: {given}")
-        if translation:
-            # The training data only when a folder is not given for both sides.
-            domains = (_recipe_data(registry, loaded.recipe, "--real FOLDER and --input FOLDER")
-                       if real is None or input_path is None else {})
-            if domains:
-                train_sources, train_real, dst = translation_data(loaded.algorithm, direction, domains)
-            sources = load_real(input_path, size) if input_path is not None else train_sources
-            if real is not None:
-                real_images, real_label = load_real(real, size), str(real)
-            else:
-                real_images = train_real
-                real_label = f"{data_label(loaded.recipe, dst if len(domains) > 1 else None)} (training data)"
-        elif real is not None:
-            real_images, real_label = load_real(real, size), str(real)
-        else:
-            domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
-            real_images = _all_images(next(iter(domains.values())))
-            real_label = f"{data_label(loaded.recipe)} (training data)"
-        evaluator.set_real(real_images, real_label)
-
+        sources = _set_real(evaluator, registry, loaded, direction, real, input_path)
         results = []
         for target in targets:
             current = loaded if target == targets[0] else load_for_inference(target, registry)
             where = run_dir / EVAL_DIR if run_dir else target
-            result = evaluate_checkpoint(evaluator, current, num=num, seed=seed, sources=sources,
-                                         direction=direction if translation else None,
-                                         nearest_image=where / f"step-{current.step:08d}-nearest.png")
-            results.append(result)
+            results.append(evaluate_checkpoint(evaluator, current, num=num, seed=seed, sources=sources, direction=direction,
+                                               nearest_image=where / f"step-{current.step:08d}-nearest.png"))
             if all_checkpoints:
-                main = next(iter(score_rows(result.scores)), None)
-                common.err.print(f"step {result.step}: " + (f"{main[0]} {format_value(main[1])}" if main else "no scores"))
-
+                _say_step(results[-1])
         if all_checkpoints:
-            table = Table(title=f"{run_dir}: {len(results)} checkpoint(s), {results[0].num_generated} generated vs "
-                                f"{results[0].num_real} real ({results[0].real_source})")
-            keys = [k for k, *_ in score_rows(results[0].scores)]
-            table.add_column("step", justify="right")
-            for key in keys:
-                table.add_column(key, justify="right")
-            for r in results:
-                table.add_row(str(r.step), *[_cell(r.scores, k, format_value) for k in keys])
-            common.out.print(table)
-            curve = plot_curve(results, run_dir / EVAL_DIR / "curve.png")
-            json_path = output or run_dir / EVAL_DIR / "all.json"
-            write_json(json_path, {"results": [r.as_dict() for r in results]})
-            key, higher = evaluator.primary(names[0])
-            ranked = [r for r in results if key in r.scores]
-            if ranked:
-                best = (max if higher else min)(ranked, key=lambda r: r.scores[key])
-                note = ""
-                if mark_best:
-                    update_best(run_dir / CHECKPOINTS, f"step-{best.step:08d}", best.step, key, best.scores[key], higher,
-                                replace=True)
-                    note = f"; {run_dir / CHECKPOINTS / 'best'} points at it"
-                common.out.print(f"best by {key}: step {best.step} ({format_value(best.scores[key])}){note}")
-            common.out.print(f"wrote {json_path} and {curve}")
+            _report_all(results, evaluator, names[0], run_dir, output, mark_best)
         else:
-            r = results[0]
-            what = f"{r.num_generated} translations ({direction})" if translation else f"{r.num_generated} samples (seed {seed})"
-            table = Table(title=f"step {r.step}: {what} vs {r.num_real} real images ({r.real_source})")
-            table.add_column("score")
-            table.add_column("value", justify="right")
-            table.add_column("± std", justify="right")
-            table.add_column("note")
-            for key, value, std, note in score_rows(r.scores):
-                table.add_row(key, format_value(value), format_value(std) if std is not None else "", note)
-            common.out.print(table)
-            common.out.print(f"features: {r.network}" + (" (real features from the cache)" if r.real_cached else ""))
-            line = memorisation_line(r.scores, r.num_generated)
-            if line:
-                nearest = (run_dir / EVAL_DIR if run_dir else first_dir) / f"step-{r.step:08d}-nearest.png"
-                common.out.print(line + (f"; closest samples beside their training images: {nearest}" if nearest.exists() else ""))
-            json_path = output or (run_dir / EVAL_DIR / f"step-{r.step:08d}.json" if run_dir else first_dir / "eval.json")
-            write_json(json_path, r.as_dict())
-            common.out.print(f"wrote {json_path}")
+            _report_one(results[0], direction, seed, run_dir or targets[0], run_dir is not None, output)
+
+
+def _targets(checkpoint: Path, all_checkpoints: bool) -> tuple[list[Path], Path | None]:
+    """The checkpoint folders to score, and the run folder they belong to (None for a lone checkpoint)."""
+    from ganforge.core.errors import GanforgeError
+    from ganforge.io.checkpoint import CHECKPOINTS, find_checkpoint_dir, list_checkpoints
+
+    first = find_checkpoint_dir(checkpoint)
+    run_dir = first.parent.parent if first.parent.name == CHECKPOINTS else None
+    if not all_checkpoints:
+        return [first], run_dir
+    if run_dir is None:
+        raise GanforgeError(f"--all needs a run folder; {checkpoint} is not inside one")
+    return list_checkpoints(run_dir / CHECKPOINTS), run_dir
+
+
+def _direction(loaded, direction: str | None, input_path: Path | None) -> str | None:
+    """The translation direction to score (None for a model that samples from noise)."""
+    from ganforge.core.errors import GanforgeError
+    from ganforge.eval.evaluator import is_translation
+
+    caps = loaded.capabilities
+    if not is_translation(caps):
+        if not caps.sample:
+            raise GanforgeError(f"{loaded.path}: algorithm '{loaded.recipe.algorithm.name}' neither samples nor translates")
+        if input_path is not None:
+            raise GanforgeError("--input is for translation models; this checkpoint samples from noise")
+        return None
+    direction = direction or caps.directions[0]
+    if direction not in caps.directions:
+        raise GanforgeError(f"--direction must be one of {', '.join(caps.directions)} for this checkpoint, got '{direction}'")
+    return direction
+
+
+def _set_real(evaluator, registry, loaded, direction: str | None, real: Path | None, input_path: Path | None):
+    """Give the evaluator its real images (a folder, else the recipe's training data); returns the
+    translation sources (None for a noise-to-image model)."""
+    from ganforge.core.errors import GanforgeError
+    from ganforge.eval.evaluator import _all_images, data_label, load_real, translation_data
+
+    for given, option in ((real, "--real"), (input_path, "--input")):
+        if given is not None and not given.exists():
+            raise GanforgeError(f"{option} not found: {given}")
+    size = getattr(loaded.recipe.data.config, "image_size", 64)
+    sources = None
+    if direction is not None:
+        # The training data only when a folder is not given for both sides.
+        domains = (_recipe_data(registry, loaded.recipe, "--real FOLDER and --input FOLDER")
+                   if real is None or input_path is None else {})
+        if domains:
+            train_sources, train_real, dst = translation_data(loaded.algorithm, direction, domains)
+        sources = load_real(input_path, size) if input_path is not None else train_sources
+        if real is not None:
+            real_images, real_label = load_real(real, size), str(real)
+        else:
+            real_images = train_real
+            real_label = f"{data_label(loaded.recipe, dst if len(domains) > 1 else None)} (training data)"
+    elif real is not None:
+        real_images, real_label = load_real(real, size), str(real)
+    else:
+        domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
+        real_images = _all_images(next(iter(domains.values())))
+        real_label = f"{data_label(loaded.recipe)} (training data)"
+    evaluator.set_real(real_images, real_label)
+    return sources
+
+
+def _say_step(result) -> None:
+    from ganforge.eval.evaluator import format_value, score_rows
+
+    main = next(iter(score_rows(result.scores)), None)
+    common.err.print(f"step {result.step}: " + (f"{main[0]} {format_value(main[1])}" if main else "no scores"))
+
+
+def _report_all(results, evaluator, first_metric: str, run_dir: Path, output: Path | None, mark_best: bool) -> None:
+    """`--all`: the table of every checkpoint, the curve, the JSON, and the best checkpoint."""
+    from rich.table import Table
+
+    from ganforge.eval.evaluator import EVAL_DIR, format_value, plot_curve, score_rows, write_json
+    from ganforge.io.checkpoint import CHECKPOINTS, update_best
+
+    table = Table(title=f"{run_dir}: {len(results)} checkpoint(s), {results[0].num_generated} generated vs "
+                        f"{results[0].num_real} real ({results[0].real_source})")
+    keys = [k for k, *_ in score_rows(results[0].scores)]
+    table.add_column("step", justify="right")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for r in results:
+        table.add_row(str(r.step), *[_cell(r.scores, k, format_value) for k in keys])
+    common.out.print(table)
+    curve = plot_curve(results, run_dir / EVAL_DIR / "curve.png")
+    json_path = output or run_dir / EVAL_DIR / "all.json"
+    write_json(json_path, {"results": [r.as_dict() for r in results]})
+    key, higher = evaluator.primary(first_metric)
+    ranked = [r for r in results if key in r.scores]
+    if ranked:
+        best = (max if higher else min)(ranked, key=lambda r: r.scores[key])
+        note = ""
+        if mark_best:
+            update_best(run_dir / CHECKPOINTS, f"step-{best.step:08d}", best.step, key, best.scores[key], higher,
+                        replace=True)
+            note = f"; {run_dir / CHECKPOINTS / 'best'} points at it"
+        common.out.print(f"best by {key}: step {best.step} ({format_value(best.scores[key])}){note}")
+    common.out.print(f"wrote {json_path} and {curve}")
+
+
+def _report_one(r, direction: str | None, seed: int, folder: Path, in_run: bool, output: Path | None) -> None:
+    """One checkpoint: the score table, the memorisation line, the JSON."""
+    from rich.table import Table
+
+    from ganforge.eval.evaluator import EVAL_DIR, format_value, memorisation_line, score_rows, write_json
+
+    what = f"{r.num_generated} translations ({direction})" if direction else f"{r.num_generated} samples (seed {seed})"
+    table = Table(title=f"step {r.step}: {what} vs {r.num_real} real images ({r.real_source})")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    table.add_column("± std", justify="right")
+    table.add_column("note")
+    for key, value, std, note in score_rows(r.scores):
+        table.add_row(key, format_value(value), format_value(std) if std is not None else "", note)
+    common.out.print(table)
+    common.out.print(f"features: {r.network}" + (" (real features from the cache)" if r.real_cached else ""))
+    out_dir = folder / EVAL_DIR if in_run else folder
+    line = memorisation_line(r.scores, r.num_generated)
+    if line:
+        nearest = out_dir / f"step-{r.step:08d}-nearest.png"
+        common.out.print(line + (f"; closest samples beside their training images: {nearest}" if nearest.exists() else ""))
+    json_path = output or (out_dir / f"step-{r.step:08d}.json" if in_run else folder / "eval.json")
+    write_json(json_path, r.as_dict())
+    common.out.print(f"wrote {json_path}")
 
 
 def _recipe_data(registry, recipe, option: str) -> dict:
