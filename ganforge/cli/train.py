@@ -51,16 +51,7 @@ def train_command(
             if not recipe_file.is_file():
                 raise GanforgeError(f"{resume} is not a ganforge run directory (no {RECIPE_FILE})",
                                     hint="pass the folder a previous `ganforge train` wrote")
-            from ganforge.core.recipes import apply_overrides, resolve
-            import tomllib
-
-            try:
-                raw = tomllib.loads(recipe_file.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as exc:
-                raise RecipeError(f"malformed TOML in {recipe_file}: {exc}") from None
-            origins = {}
-            raw = apply_overrides(raw, origins, sets)
-            resolved = resolve(raw, registry, origins, str(recipe_file))
+            resolved = load_recipe(str(recipe_file), registry, sets)  # the run's own recipe, with any --set
             train(resolved, registry, resume, resume=True, stop_at=stop_at, console=common.err, progress=progress, log_with=trackers)
             return
         if recipe is None:
