@@ -31,12 +31,13 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_core_plugins_and_recipes(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "ganforge/cli/app.py" in names
-    for plugin in ("ganforge_gan", "ganforge_dcgan", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets",
+    for plugin in ("ganforge_gan", "ganforge_dcgan", "ganforge_cifar", "ganforge_cyclegan", "ganforge_losses", "ganforge_augment", "ganforge_datasets",
                    "ganforge_metrics", "ganforge_cgan", "ganforge_pix2pix", "ganforge_sagan"):
         assert f"{plugin}/__init__.py" in names
     for recipe in ("ganforge_dcgan/recipes/dcgan-cats.toml", "ganforge_cyclegan/recipes/cyclegan-cats.toml",
                    "ganforge_dcgan/recipes/wgan-gp-cats.toml", "ganforge_cgan/recipes/cgan-cats-fruit.toml",
-                   "ganforge_pix2pix/recipes/pix2pix-edges2cats.toml", "ganforge_sagan/recipes/sagan-cats.toml"):
+                   "ganforge_pix2pix/recipes/pix2pix-edges2cats.toml", "ganforge_sagan/recipes/sagan-cats.toml",
+                   "ganforge_cifar/recipes/dcgan-cifar10.toml"):
         assert recipe in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

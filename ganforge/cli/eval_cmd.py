@@ -9,12 +9,14 @@ import typer
 
 from ganforge.cli import common
 
+DEFAULT_NUM = 1000
+
 metrics_app = typer.Typer(help="The evaluation network: install it, see where it is.", no_args_is_help=True)
 
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or folder, or a run folder (its latest checkpoint; --all: every one).")],
-    num: Annotated[int, typer.Option("--num", "-n", help="Generated images to score (translation: at most this many source images).")] = 1000,
+    num: Annotated[Optional[int], typer.Option("--num", "-n", help="Generated images to score (translation: at most this many source images); default 1000, or the protocol's.", show_default=False)] = None,
     real: Annotated[Optional[Path], typer.Option("--real", help="Folder of real images to compare with (default: the recipe's data).")] = None,
     input_path: Annotated[Optional[Path], typer.Option("--input", "-i", help="Translation models: folder of source images (default: the recipe's source domain).")] = None,
     direction: Annotated[Optional[str], typer.Option("--direction", "-d", help="Translation models: which direction (default: the model's first, e.g. a2b).")] = None,
@@ -25,6 +27,7 @@ def eval_command(
     all_checkpoints: Annotated[bool, typer.Option("--all", help="Score every checkpoint of the run and draw the curve.")] = False,
     mark_best: Annotated[bool, typer.Option("--mark-best", help="With --all: point RUN/checkpoints/best at the best checkpoint by the first metric.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSON file to write (default: RUN/eval/step-N.json, or RUN/eval/all.json with --all).")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Score as a published protocol does: its number of samples, real images, metrics and network (cifar10: 10,000 samples vs the 50,000 CIFAR-10 training images, FID and KID). Options given with it win, and the result says so.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Score generated images against real ones: FID, KID, precision/recall (and structure for translations)."""
@@ -33,31 +36,81 @@ def eval_command(
     from ganforge.io.inference import load_for_inference
 
     with common.user_errors():
+        plan = _protocol_plan(protocol, num, metric, extractor, real)
+        if plan is not None:
+            num, metric, extractor = plan.num, plan.metrics, plan.extractor
+        num = DEFAULT_NUM if num is None else num
         if num < 2:
             raise GanforgeError(f"--num must be at least 2, got {num}")
         registry = common.registry()
         targets, run_dir = _targets(checkpoint, all_checkpoints)
         loaded = load_for_inference(targets[0], registry)
         direction = _direction(loaded, direction, input_path)
+        if plan is not None and direction is not None:
+            raise GanforgeError(f"--protocol {plan.protocol.name} scores models that sample from noise; this checkpoint translates")
         names = list(metric) if metric else default_metrics(registry, direction is not None)
         if not names:
             raise GanforgeError("no metric is registered", hint="`ganforge plugins` lists what is loaded")
         options = {"weights": str(weights)} if weights is not None else {}
         evaluator = Evaluator(registry, names, extractor, options, progress=progress, console=common.err)
         evaluator.load()  # a missing network fails here, in one line, before any work
-        sources = _set_real(evaluator, registry, loaded, direction, real, input_path)
+        sources = _set_real(evaluator, registry, loaded, direction, real, input_path, plan)
         results = []
         for target in targets:
             current = loaded if target == targets[0] else load_for_inference(target, registry)
             where = run_dir / EVAL_DIR if run_dir else target
             results.append(evaluate_checkpoint(evaluator, current, num=num, seed=seed, sources=sources, direction=direction,
                                                nearest_image=where / f"step-{current.step:08d}-nearest.png"))
+            if plan is not None:
+                results[-1].protocol = plan.as_dict()
             if all_checkpoints:
                 _say_step(results[-1])
         if all_checkpoints:
             _report_all(results, evaluator, names[0], run_dir, output, mark_best)
         else:
             _report_one(results[0], direction, seed, run_dir or targets[0], run_dir is not None, output)
+        if plan is not None:
+            _say_protocol(plan)
+
+
+def _protocol_plan(name: str | None, num: int | None, metric: list[str] | None, extractor: str | None,
+                   real: Path | None):
+    """``--protocol``: its settings, with the options given beside it (None without one)."""
+    if name is None:
+        return None
+    from ganforge.eval.protocols import get_protocol, plan
+
+    return plan(get_protocol(name), num=num, metrics=metric, extractor=extractor, real_given=real is not None)
+
+
+def _protocol_real(registry, recipe, plan):
+    """The protocol's real images (its dataset and options, the checkpoint's image size) and their label."""
+    from ganforge.core.errors import DataError
+    from ganforge.eval.evaluator import _all_images
+    from ganforge.eval.protocols import count_note, real_data_config
+
+    name, config = real_data_config(plan.protocol, registry, recipe)
+    try:
+        domains = registry.get("dataset", name).build(config)
+    except DataError as exc:
+        raise DataError(f"protocol {plan.protocol.name} needs its real images: {exc.message}",
+                        hint=exc.hint or "pass --real FOLDER") from None
+    images = _all_images(next(iter(domains.values())))
+    note = count_note(plan.protocol, len(images))
+    if note:
+        plan.changed.append(note)
+    options = ", ".join(f"{k} = {v}" for k, v in plan.protocol.data_options.items())
+    return images, f"{name} ({options})" if options else name
+
+
+def _say_protocol(plan) -> None:
+    """One line: the protocol was followed, or how this evaluation departed from it."""
+    p = plan.protocol
+    if not plan.changed:
+        common.out.print(f"protocol {p.name}: {p.describe()}; comparable with numbers taken the same way")
+    else:
+        common.out.print(f"protocol {p.name} NOT followed: {'; '.join(plan.changed)}; these scores are not "
+                         f"comparable with published {p.name} numbers")
 
 
 def _targets(checkpoint: Path, all_checkpoints: bool) -> tuple[list[Path], Path | None]:
@@ -92,9 +145,10 @@ def _direction(loaded, direction: str | None, input_path: Path | None) -> str | 
     return direction
 
 
-def _set_real(evaluator, registry, loaded, direction: str | None, real: Path | None, input_path: Path | None):
-    """Give the evaluator its real images (a folder, else the recipe's training data); returns the
-    translation sources (None for a noise-to-image model)."""
+def _set_real(evaluator, registry, loaded, direction: str | None, real: Path | None, input_path: Path | None,
+              plan=None):
+    """Give the evaluator its real images (a folder, else the protocol's real set, else the recipe's
+    training data); returns the translation sources (None for a noise-to-image model)."""
     from ganforge.core.errors import GanforgeError
     from ganforge.eval.evaluator import _all_images, data_label, load_real, translation_data
 
@@ -117,6 +171,8 @@ def _set_real(evaluator, registry, loaded, direction: str | None, real: Path | N
             real_label = f"{data_label(loaded.recipe, dst if len(domains) > 1 else None)} (training data)"
     elif real is not None:
         real_images, real_label = load_real(real, size), str(real)
+    elif plan is not None:
+        real_images, real_label = _protocol_real(registry, loaded.recipe, plan)
     else:
         domains = _recipe_data(registry, loaded.recipe, "--real FOLDER")
         real_images = _all_images(next(iter(domains.values())))

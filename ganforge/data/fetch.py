@@ -6,15 +6,18 @@ The steps, each of which leaves nothing half-made that a run could pick up:
    keeps its ``.part`` file and the next fetch resumes it with an HTTP ``Range`` request (a server
    that ignores ``Range`` sends the whole file again). Only a complete file is renamed to
    ``NAME.EXT``. ``--from FILE`` uses an archive downloaded by hand instead.
-2. **Check** the archive: its SHA-256 where one is known, its integrity (every zip member's CRC, or
-   the whole gzip stream and tar structure), no member outside the archive's folder, and its
-   layout (e.g. ``trainA/`` and ``trainB/`` with images).
-3. **Extract** into a temporary folder inside the cache, write ``.ganforge-source.json`` there and
-   rename the dataset folder into place in one step. Runs only ever see a complete folder.
+2. **Check** the archive: its SHA-256 where one is known and the MD5 its publisher gives where it
+   gives one (some publish no SHA-256), its integrity (every zip member's CRC, or the whole gzip stream and tar
+   structure), no member outside the archive's folder, and its layout (e.g. ``trainA/`` and
+   ``trainB/`` with images, or the data files a set is shipped as: ``DataSource.files``).
+3. **Extract** into a temporary folder inside the cache, run the source's own check of its files
+   (``DataSource.verify``, e.g. whole records), write ``.ganforge-source.json`` there and rename
+   the dataset folder into place in one step. Runs only ever see a complete folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,9 +31,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ganforge.data.sources import MANIFEST, DataSource, cache_dir, complete, datasets_dir, human_size
+from ganforge.data.sources import MANIFEST, DataSource, cache_dir, complete, datasets_dir, describe_contents, human_size
 from ganforge.core.errors import DataError
-from ganforge.core.files import sha256_of
 from ganforge.data.images import IMAGE_SUFFIXES
 
 CHUNK = 1 << 16
@@ -42,12 +44,18 @@ class FetchError(DataError):
     """A download, archive check or extraction failed; nothing was installed."""
 
 
+class DamagedArchive(FetchError):
+    """The archive's files failed the source's own check (``DataSource.verify``): the archive is bad."""
+
+
 @dataclass(frozen=True)
 class FetchResult:
     path: Path
     already: bool = False
     sha256: str | None = None
     archive_bytes: int | None = None
+    md5: str | None = None
+    """The archive's MD5, when the source publishes one (it was checked)."""
 
 
 def downloads_dir() -> Path:
@@ -177,35 +185,74 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def digests(path: Path, md5: bool = False) -> tuple[str, str | None]:
+    """``(sha256, md5 or None)`` of a file's bytes, read once in 1 MiB blocks."""
+    sha = hashlib.sha256()
+    other = hashlib.md5(usedforsecurity=False) if md5 else None
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+            if other is not None:
+                other.update(block)
+    return sha.hexdigest(), other.hexdigest() if other is not None else None
+
+
 def check_archive(archive: Path, source: DataSource, sha256: str | None = None) -> tuple[str, str, int]:
     """Check an archive; returns ``(its sha256, the folder inside it that holds the layout, the bytes
-    its files take once extracted)``."""
+    its files take once extracted)``. A SHA-256 (``sha256``, else the source's) and the source's
+    published MD5 are each checked where known."""
     if source.archive not in ("zip", "tar.gz"):
         raise FetchError(f"{source.name} is not downloaded as an archive (it is {source.kind})")
-    digest = sha256_of(archive)
+    expected_md5 = (source.md5 or "").strip().lower()
+    digest, md5 = digests(archive, md5=bool(expected_md5))
     expected = (sha256 or source.sha256 or "").strip().lower()
     if expected and digest != expected:
         raise FetchError(f"{archive} has SHA-256 {digest}, expected {expected}",
+                         hint="the file is damaged or not the right archive: download it again")
+    if expected_md5 and md5 != expected_md5:
+        raise FetchError(f"{archive} has MD5 {md5}, expected the published {expected_md5}",
                          hint="the file is damaged or not the right archive: download it again")
     names, unpacked = _members(archive, "zip" if source.archive == "zip" else "tar.gz")
     for name in names:
         p = PurePosixPath(name)
         if p.is_absolute() or ".." in p.parts or "\\" in name:
             raise FetchError(f"{archive} holds a member outside its folder ({name}); refusing to extract it")
-    top = _layout_root(names, source.layout)
+    top = _content_root(names, source)
     if top is None:
         found = sorted({"/".join(PurePosixPath(n).parts[:2]) for n in names})[:8]
-        need = ", ".join(f"{d}/" for d in source.layout)
         raise FetchError(
-            f"{archive} does not look like {source.name}: expected the folders {need} with images "
+            f"{archive} does not look like {source.name}: expected {describe_contents(source)} "
             f"(found: {', '.join(found) or 'nothing'})",
             hint=f"check that this is the {source.name} archive",
         )
     return digest, top, unpacked
 
 
-def _layout_root(names: list[str], layout: tuple[str, ...]) -> str | None:
-    """The folder ('' for the archive's root) under which every layout folder holds an image."""
+def _content_root(names: list[str], source: DataSource) -> str | None:
+    """The shallowest folder ('' for the archive's root) holding all of the source's layout folders
+    (each with an image) and all of its files."""
+    roots: set[str] | None = None
+    if source.layout or not source.files:
+        roots = _layout_roots(names, source.layout)
+    if source.files:
+        with_files = _file_roots(names, source.files)
+        roots = with_files if roots is None else roots & with_files
+    return min(roots, key=lambda r: (r.count("/"), r)) if roots else None
+
+
+def _file_roots(names: list[str], files: tuple[str, ...]) -> set[str]:
+    """The folders under which every one of ``files`` (relative paths) is a member."""
+    members = {str(PurePosixPath(n)) for n in names}
+    roots: set[str] | None = None
+    for wanted in files:
+        rel = str(PurePosixPath(wanted))
+        found = {m[: -len(rel)].rstrip("/") for m in members if m == rel or m.endswith("/" + rel)}
+        roots = found if roots is None else roots & found
+    return roots or set()
+
+
+def _layout_roots(names: list[str], layout: tuple[str, ...]) -> set[str]:
+    """The folders ('' for the archive's root) under which every layout folder holds an image."""
     candidates: dict[str, set[str]] = {}
     for name in names:
         p = PurePosixPath(name)
@@ -214,8 +261,7 @@ def _layout_root(names: list[str], layout: tuple[str, ...]) -> str | None:
         for depth in range(len(p.parts) - 1):
             root = "/".join(p.parts[:depth])
             candidates.setdefault(root, set()).add(p.parts[depth])
-    roots = [r for r, subs in candidates.items() if set(layout) <= subs]
-    return min(roots, key=lambda r: (r.count("/"), r)) if roots else None
+    return {r for r, subs in candidates.items() if set(layout) <= subs}
 
 
 # --- extraction ----------------------------------------------------------------------------------
@@ -235,7 +281,14 @@ def extract(archive: Path, source: DataSource, top: str, dest: Path, manifest: d
             raise FetchError(f"cannot extract {archive}: {_one_line(exc)}") from None
         root = tmp / top if top else tmp
         if not complete(source, root):
-            raise FetchError(f"{archive} extracted without the expected folders {', '.join(source.layout)}")
+            raise FetchError(f"{archive} extracted without {describe_contents(source)}")
+        if source.verify is not None:
+            try:
+                source.verify(root)
+            except DataError as exc:  # name the file as the archive holds it, not by the temporary folder
+                what = exc.message.replace(f"{root}{os.sep}", "")
+                raise DamagedArchive(f"{archive} holds a damaged file: {what}",
+                                     hint="the archive is damaged or not the right one: download it again") from None
         (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         old = None
         if dest.exists():
@@ -283,16 +336,24 @@ def fetch(source: DataSource, *, url: str | None = None, from_archive: Path | No
         raise FetchError(f"not enough disk space for {source.name} in {dest.parent}: it needs "
                          f"{human_size(unpacked)}, {human_size(free)} is free",
                          hint=f"free some space, or move the cache with GANFORGE_CACHE (the archive stays in {archive.parent})")
+    md5 = source.md5.strip().lower() if source.md5 else None  # check_archive verified it
     manifest = {
         "name": source.name, "url": None if from_archive is not None else url,
         "from": str(archive) if from_archive is not None else None,
         "sha256": digest, "archive_bytes": archive.stat().st_size,
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if md5:
+        manifest["md5"] = md5
     size = archive.stat().st_size
     if console is not None:
         console.print(f"extracting into {dest}")
-    extract(archive, source, top, dest, manifest)
+    try:
+        extract(archive, source, top, dest, manifest)
+    except DamagedArchive:
+        if from_archive is None:  # as for a failed check: the next fetch downloads afresh
+            archive.unlink(missing_ok=True)
+        raise
     if from_archive is None and not keep_archive:
         archive.unlink(missing_ok=True)
-    return FetchResult(dest, sha256=digest, archive_bytes=size)
+    return FetchResult(dest, sha256=digest, archive_bytes=size, md5=md5)

@@ -44,10 +44,21 @@ class DataSource:
     archive: Literal["zip", "tar.gz"] | None = None
     sha256: str | None = None
     """Download: the archive's SHA-256 where it is known (checked before anything is extracted)."""
+    md5: str | None = None
+    """Download: the archive's MD5 where its publisher gives one (some publish no SHA-256); checked
+    like the SHA-256. It catches a damaged or wrong file, though it is no guard against a forged one."""
     size: int | None = None
     """Download: the archive's approximate size in bytes (shown before downloading)."""
     layout: tuple[str, ...] = ()
     """Sub-folders a complete copy holds, each with images (e.g. ``("trainA", "trainB")``)."""
+    files: tuple[str, ...] = ()
+    """Files a complete copy holds, relative to its folder, for a set shipped as data files rather
+    than images (e.g. ``("data_batch_1.bin", "batches.meta.txt")``). A source may name both
+    ``layout`` and ``files``; a copy is complete when it has all of them."""
+    verify: Any = None
+    """Optional ``verify(folder)``: checks the files of a copy and raises ``DataError`` naming the
+    first damaged one (a truncated record file, a wrong size). ``ganforge data fetch`` runs it on
+    the extracted copy before it is moved into place, so a damaged archive installs nothing."""
     alt_layouts: tuple[tuple[str, ...], ...] = ()
     """Other accepted layouts of a copy under ``$GANFORGE_DATA`` (e.g. ``("apple", "orange")``)."""
     bundled: Any = None
@@ -81,12 +92,31 @@ def has_layout(folder: Path, layout: Iterable[str]) -> bool:
     return True
 
 
+def has_files(folder: Path, files: Iterable[str]) -> bool:
+    """Whether every file of ``files`` (paths relative to ``folder``) exists in ``folder``."""
+    return all((folder / name).is_file() for name in files)
+
+
 def complete(source: DataSource, folder: Path) -> bool:
-    """Whether ``folder`` is a complete copy of ``source`` (it has one of the source's layouts)."""
+    """Whether ``folder`` is a complete copy of ``source``: it has one of the source's layouts (when
+    it names any) and every one of its ``files``."""
     if not folder.is_dir():
+        return False
+    if not has_files(folder, source.files):
         return False
     layouts = [layout for layout in (source.layout, *source.alt_layouts) if layout]
     return not layouts or any(has_layout(folder, layout) for layout in layouts)
+
+
+def describe_contents(source: DataSource) -> str:
+    """What a complete copy of ``source`` holds, for messages: ``the folders trainA/, trainB/ with
+    images``, ``the files data_batch_1.bin, ...``, or both."""
+    parts = []
+    if source.layout:
+        parts.append("the folders " + ", ".join(f"{d}/" for d in source.layout) + " with images")
+    if source.files:
+        parts.append("the files " + ", ".join(source.files))
+    return " and ".join(parts) or "its files"
 
 
 @dataclass(frozen=True)

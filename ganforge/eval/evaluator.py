@@ -98,6 +98,7 @@ class EvalResult:
     real_cached: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     per_sample: dict[str, dict[str, list]] = field(default_factory=dict)  # metric -> name -> one value per image
+    protocol: dict | None = None  # `--protocol`: its name and any departure from it (ganforge.eval.protocols)
 
     def as_dict(self) -> dict:
         return asdict(self)

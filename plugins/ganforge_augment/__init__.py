@@ -13,7 +13,7 @@ def register_augmentations(register):
         "diffaug",
         build_diffaug,
         DiffAugmentConfig,
-        summary="DiffAugment: differentiable color/translation/cutout on every D input",
+        summary="DiffAugment: differentiable color/saturation/translation/cutout/cutmix on every D input",
     )
     register(
         "deluxe",

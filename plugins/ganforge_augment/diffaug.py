@@ -23,14 +23,27 @@ def _uniform(x: Tensor, low: float, high: float) -> Tensor:
     return (r * (high - low) + low).to(x.dtype)
 
 
-def color(x: Tensor) -> Tensor:
-    """Random brightness (+U[-0.5, 0.5]), saturation (x U[0, 2] around the per-pixel channel
-    mean) and contrast (x U[0.5, 1.5] around the image mean), each per sample."""
-    x = x + _uniform(x, -0.5, 0.5)
+def brightness(x: Tensor) -> Tensor:
+    """Add U[-0.5, 0.5] to every pixel, per sample."""
+    return x + _uniform(x, -0.5, 0.5)
+
+
+def saturation(x: Tensor) -> Tensor:
+    """Scale each pixel's distance from its own channel mean (its grey value) by U[0, 2], per
+    sample: 0 is greyscale, 1 unchanged, 2 twice as saturated."""
     mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * _uniform(x, 0.0, 2.0) + mean
+    return (x - mean) * _uniform(x, 0.0, 2.0) + mean
+
+
+def contrast(x: Tensor) -> Tensor:
+    """Scale each image's distance from its mean by U[0.5, 1.5], per sample."""
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return (x - mean) * _uniform(x, 0.5, 1.5) + mean
+
+
+def color(x: Tensor) -> Tensor:
+    """Random brightness, saturation and contrast, in that order, each per sample."""
+    return contrast(saturation(brightness(x)))
 
 
 def _shift(x: Tensor, offset: Tensor, dim: int) -> Tensor:
@@ -73,12 +86,48 @@ def cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     return x * keep.unsqueeze(1).to(x.dtype)
 
 
-POLICIES = ("color", "translation", "cutout")
+def cutmix(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """CutMix (Yun et al. 2019) within the batch: paste into every image a random box of another
+    image of the same batch, at the same place.
+
+    The share of the image the box covers is ``1 - lam`` with ``lam ~ Beta(alpha, alpha)`` (for
+    ``alpha = 1`` uniform in [0, 1]); its sides are ``sqrt(1 - lam)`` times the image's (rounded),
+    and it always lies fully inside the image (the reference implementation clips a box that hangs
+    over the border, which makes it smaller). Image ``i`` takes its box from image ``partner[i]``,
+    a random cyclic order of the batch, so every image gets another's (a batch of one is returned
+    unchanged). Differentiable with respect to both images; labels are not mixed (an algorithm that
+    passes labels to D keeps each image's own).
+    """
+    b, _, h, w = x.shape
+    if b < 2:
+        return x
+    if alpha == 1.0:
+        lam = torch.rand(b, device=x.device)
+    else:
+        a = torch.tensor(float(alpha), device=x.device)
+        lam = torch.distributions.Beta(a, a).sample((b,))
+    side = (1.0 - lam).clamp(0.0, 1.0).sqrt()
+    cut_h = (side * h).round().long()
+    cut_w = (side * w).round().long()
+    top = (torch.rand(b, device=x.device) * (h - cut_h + 1)).floor().long().clamp(max=h)
+    left = (torch.rand(b, device=x.device) * (w - cut_w + 1)).floor().long().clamp(max=w)
+    order = torch.randperm(b, device=x.device)
+    partner = torch.empty_like(order)
+    partner[order] = order.roll(-1)  # order[k] takes its box from order[k + 1]
+    rows = torch.arange(h, device=x.device).unsqueeze(0)
+    cols = torch.arange(w, device=x.device).unsqueeze(0)
+    in_rows = (rows >= top.unsqueeze(1)) & (rows < (top + cut_h).unsqueeze(1))  # [B, H]
+    in_cols = (cols >= left.unsqueeze(1)) & (cols < (left + cut_w).unsqueeze(1))  # [B, W]
+    box = (in_rows.unsqueeze(2) & in_cols.unsqueeze(1)).unsqueeze(1).to(x.dtype)  # [B, 1, H, W]
+    return x * (1 - box) + x[partner] * box
+
+
+POLICIES = ("color", "translation", "cutout", "saturation", "cutmix")
 
 
 @dataclass(frozen=True)
 class DiffAugmentConfig:
-    policy: str = "translation,cutout"  # comma-separated, applied in order: color, translation, cutout
+    policy: str = "translation,cutout"  # comma-separated, applied in the order given: color, saturation, translation, cutout, cutmix
     translation_ratio: float = 0.125
     cutout_ratio: float = 0.5
     probability: float = 1.0  # per-sample chance that an image is augmented at all
@@ -117,8 +166,10 @@ class DiffAugment(Augmentation):
             raise ValueError(f"probability must be in [0, 1], got {c.probability}")
         ops: dict[str, Callable[[Tensor], Tensor]] = {
             "color": color,
+            "saturation": saturation,
             "translation": lambda x: translation(x, c.translation_ratio),
             "cutout": lambda x: cutout(x, c.cutout_ratio),
+            "cutmix": cutmix,
         }
         self._ops = [ops[name] for name in self.policies]
 
