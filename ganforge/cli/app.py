@@ -10,7 +10,9 @@ import typer
 from ganforge import __version__
 from ganforge.cli import common
 from ganforge.cli.data_cmd import data_app
+from ganforge.cli.demo_cmd import demo_command
 from ganforge.cli.eval_cmd import eval_command, metrics_app
+from ganforge.cli.export_cmd import export_command
 from ganforge.cli.plugins_cmd import plugins_command
 from ganforge.cli.recipes_cmd import recipes_app
 from ganforge.cli.report_cmd import report_command
@@ -48,6 +50,8 @@ app.command("translate")(translate_command)
 app.command("eval")(eval_command)
 app.command("plugins")(plugins_command)
 app.command("report")(report_command)
+app.command("export")(export_command)
+app.command("demo")(demo_command)
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(data_app, name="data")
 app.add_typer(metrics_app, name="metrics")

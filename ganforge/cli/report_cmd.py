@@ -1,4 +1,4 @@
-"""`ganforge report RUN [--open]`: write a run's report.html again (and open it)."""
+"""`ganforge report RUN [--open]`: write a run's report.html and MODEL_CARD.md again (and open the report)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ def report_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (what `ganforge train` wrote).")],
     open_it: Annotated[bool, typer.Option("--open", help="Open the report in the default web browser.")] = False,
 ):
-    """Write RUN/report.html again from the run's files: state, loss curves, progress grids, samples."""
+    """Write RUN/report.html (state, loss curves, progress grids, samples) and RUN/MODEL_CARD.md again from the run's files."""
     from ganforge.core.errors import GanforgeError
+    from ganforge.io.model_card import write_model_card
     from ganforge.io.report import RECIPE_FILE, write_report
 
     with common.user_errors():
@@ -24,6 +25,7 @@ def report_command(
                                 hint="pass the folder a previous `ganforge train` wrote")
         out = write_report(run_dir)
         common.out.print(f"report: {out}")
+        common.out.print(f"model card: {write_model_card(run_dir)}")
         if open_it:
             import webbrowser
 

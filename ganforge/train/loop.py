@@ -32,6 +32,7 @@ from ganforge.train.callbacks import (
     StopOnSignal,
     truncate_metrics,
 )
+from ganforge.train.model_card import ModelCard
 from ganforge.train.session import TrainRun, available_cores  # noqa: F401 - available_cores is public here
 
 
@@ -60,7 +61,7 @@ def train(
         end = min(recipe.train.steps, stop_at) if stop_at else recipe.train.steps
         with _Signals() as signals:
             steps = [NanGuard(say), FollowCpuShare(say), Progress(say), Checkpoints(say, end), StopOnSignal(signals),
-                     *_algorithm_callbacks(run), *callbacks]
+                     ModelCard(say), *_algorithm_callbacks(run), *callbacks]
             for cb in steps:
                 cb.on_train_start(run)
             first = run.step

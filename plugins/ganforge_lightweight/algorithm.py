@@ -22,17 +22,20 @@ or an evaluation mid-run does not disturb training's random stream.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import inspect
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ganforge import Capabilities, RecipeError, SampleRequest
 from ganforge.nn import latent_loop
 from ganforge_gan import GANAlgorithm
+from ganforge_lightweight.models import NoiseInjection
 
 
 @dataclass(frozen=True)
@@ -160,5 +163,54 @@ class LightweightAlgorithm(GANAlgorithm):
                 out.append(gen(chunk.to(device), **shared).float().clamp(-1, 1).cpu())
         return torch.cat(out)
 
+    def export_networks(self, nets, capabilities, data=None):
+        """As the "gan" algorithm, with the generator's injected noise made fixed: one map per layer
+        drawn from seed 0 and shared by every image (a graph cannot replay torch's random stream,
+        and the export is checked against PyTorch on the same inputs)."""
+        note = {"noise": "fixed per-layer noise maps drawn from seed 0, shared by every image"}
+        return [dataclasses.replace(spec, module=fixed_noise(spec.module, seed=0), notes={**spec.notes, **note})
+                for spec in super().export_networks(nets, capabilities, data)]
 
-__all__ = ["LightweightAlgorithm", "LightweightConfig", "reconstruction_loss", "seeded_rng"]
+
+class FixedNoise(nn.Module):
+    """``x + weight * noise`` with one stored noise map ``[1, 1, H, W]`` (what export puts in place
+    of a :class:`NoiseInjection`)."""
+
+    def __init__(self, weight: Tensor, noise: Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight.detach().clone(), requires_grad=False)
+        self.register_buffer("noise", noise)
+
+    def forward(self, x: Tensor, shared: bool = False) -> Tensor:
+        return x + self.weight * self.noise.to(x.dtype)
+
+
+@torch.no_grad()
+def fixed_noise(gen: nn.Module, seed: int = 0) -> nn.Module:
+    """A copy of ``gen`` whose noise injections add fixed maps, drawn from ``seed`` at the size each
+    layer sees (found by one forward pass)."""
+    gen = copy.deepcopy(gen)
+    sizes: dict[str, tuple[int, int]] = {}
+
+    def seen(name):
+        def hook(module, args):
+            sizes.setdefault(name, tuple(args[0].shape[-2:]))  # returns None: the inputs stay as they are
+        return hook
+
+    hooks = [m.register_forward_pre_hook(seen(name)) for name, m in gen.named_modules() if isinstance(m, NoiseInjection)]
+    try:
+        gen(torch.zeros(1, int(gen.noise_size), device=next(gen.parameters()).device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    g = torch.Generator().manual_seed(seed)
+    for name in sorted(sizes):
+        parent_name, _, child = name.rpartition(".")
+        parent = gen.get_submodule(parent_name)
+        old = getattr(parent, child)
+        noise = torch.randn(1, 1, *sizes[name], generator=g).to(old.weight.device)
+        setattr(parent, child, FixedNoise(old.weight, noise))
+    return gen
+
+
+__all__ = ["FixedNoise", "LightweightAlgorithm", "LightweightConfig", "fixed_noise", "reconstruction_loss", "seeded_rng"]

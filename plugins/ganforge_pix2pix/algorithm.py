@@ -8,6 +8,7 @@ low frequencies right while the adversarial term makes them sharp.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -117,6 +118,12 @@ class Pix2PixAlgorithm(Algorithm):
         if direction != self.config.direction:
             raise ValueError(f"unknown direction {direction!r} (this model translates {self.config.direction})")
         return lambda x: self._run(nets, x)
+
+    def export_networks(self, nets, capabilities, data=None):
+        """The generator itself: the translator feeds it chunks of 32 images, which a graph with a
+        dynamic batch size cannot hold."""
+        return [dataclasses.replace(spec, module=nets["generator"])
+                for spec in super().export_networks(nets, capabilities, data)]
 
     @staticmethod
     @torch.no_grad()

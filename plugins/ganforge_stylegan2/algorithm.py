@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from ganforge import Capabilities, RecipeError, SampleRequest
+from ganforge import Capabilities, ExportInput, ExportSpec, RecipeError, SampleRequest
 from ganforge.nn import grid_columns
 from ganforge_gan import GANAlgorithm
 
@@ -205,6 +205,14 @@ class StyleGAN2Algorithm(GANAlgorithm):
             out.append(gen.synthesis(ws, noise_mode="const").float().clamp(-1, 1).cpu())
         return torch.cat(out), grid_columns(request.num)
 
+    def export_networks(self, nets, capabilities, data=None):
+        """``z`` -> images as ``sample`` draws them without truncation: the mapping network, then the
+        synthesis network with the stored constant noise images (random noise would make the graph
+        differ from PyTorch at every call)."""
+        gen = self._sampler(nets)
+        notes = {"noise": "the generator's stored constant noise images (noise_mode=const)", "truncation": "none"}
+        return [ExportSpec("generator", _MappedSynthesis(gen), (ExportInput("z", (int(gen.noise_size),)),), notes=notes)]
+
     @torch.no_grad()
     def interpolate(self, nets, seed, class_index=None, num_points=4, frames=16):
         """Frames walking a closed loop through ``num_points`` random latents, linearly in w (the
@@ -217,3 +225,14 @@ class StyleGAN2Algorithm(GANAlgorithm):
         w = torch.cat([a.lerp(b, ts) for a, b in zip(points, points.roll(-1, 0))])  # [num_points * frames, w_dim]
         ws = w.unsqueeze(1).repeat(1, gen.num_ws, 1)
         return torch.cat([gen.synthesis(c, noise_mode="const").float().clamp(-1, 1).cpu() for c in ws.split(64)])
+
+
+class _MappedSynthesis(nn.Module):
+    """What `ganforge export` writes of a StyleGAN2 generator: z -> mapping -> synthesis, constant noise."""
+
+    def __init__(self, gen: nn.Module):
+        super().__init__()
+        self.gen = gen
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.gen.synthesis(self.gen.mapping(z), noise_mode="const")
