@@ -3,7 +3,8 @@
 The loop (:func:`ganforge.train.train`) only runs steps; everything else happens in callbacks, in
 this order: :class:`NanGuard` (may discard a step), :class:`FollowCpuShare`, :class:`Progress`
 (metrics log, progress bar, sample grids), :class:`Checkpoints` (checkpoint cadence and scores),
-:class:`StopOnSignal` (Ctrl-C / SIGTERM). An algorithm adds its own through
+:class:`StopOnSignal` (Ctrl-C / SIGTERM), :class:`~ganforge.train.model_card.ModelCard` (the run's
+``MODEL_CARD.md`` when training ends). An algorithm adds its own through
 ``Algorithm.callbacks(run)``, a script through ``train(..., callbacks=[...])``; they run after the
 built-in ones.
 
