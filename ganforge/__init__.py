@@ -31,6 +31,7 @@ _PUBLIC = {
     "Schedule": "ganforge.core.components",
     "Metric": "ganforge.eval.interfaces",
     "FeatureExtractor": "ganforge.eval.interfaces",
+    "Protocol": "ganforge.eval.protocols",
     # what an algorithm receives
     "Run": "ganforge.train.run",
     "Batch": "ganforge.data.items",

@@ -727,6 +727,24 @@ def _check_recipe(registry: Registry, comp: Component, label: str) -> str:
     return "ok"
 
 
+def _check_protocol(registry: Registry, comp: Component, label: str) -> str:
+    """A protocol builds into a Protocol whose dataset, metrics and network are registered (or it
+    waits for the plugins that provide them)."""
+    from ganforge.eval.protocols import Protocol
+
+    protocol = comp.build()
+    if not isinstance(protocol, Protocol):
+        raise _fail(label, f"built a {type(protocol).__name__}, not a ganforge.eval.protocols.Protocol")
+    if protocol.num < 2:
+        raise _fail(label, f"generates {protocol.num} image(s); a score needs at least 2")
+    needs = [("dataset", protocol.dataset), *[("metric", m) for m in protocol.metrics],
+             ("feature_extractor", protocol.extractor)]
+    missing = [f"{kind} '{name}'" for kind, name in needs if not registry.has(kind, name)]
+    if missing:
+        return f"{SKIPPED_NEEDS_PLUGINS} ({', '.join(missing)} not registered here)"
+    return "ok"
+
+
 def _check_metric(registry: Registry, comp: Component, label: str) -> str:
     import math
 
@@ -788,6 +806,7 @@ _CHECKS: dict[str, Callable[[Registry, Component, str], str]] = {
     "schedule": _check_schedule,
     "metric": _check_metric,
     "feature_extractor": _check_feature_extractor,
+    "protocol": _check_protocol,
     "recipe": _check_recipe,
 }
 

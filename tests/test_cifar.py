@@ -347,7 +347,7 @@ def test_protocol_defaults_and_real_set_follow_the_protocol_not_the_recipe(use_f
     from ganforge import get_registry, load_recipe
     from ganforge.eval.protocols import get_protocol, plan, real_data_config
 
-    protocol = get_protocol("cifar10")
+    protocol = get_protocol("cifar10", get_registry())
     followed = plan(protocol, num=None, metrics=None, extractor=None)
     assert (followed.num, followed.metrics, followed.extractor, followed.changed) == (10_000, ["fid", "kid"], "inception-v3-fid", [])
     registry = get_registry()
@@ -452,3 +452,29 @@ def test_saturation_scales_colour_around_each_pixels_grey_and_color_still_includ
     mean = want.mean(dim=(1, 2, 3), keepdim=True)
     want = (want - mean) * r(0.5, 1.5) + mean
     assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_protocols_are_registered_by_plugins_and_checked_like_any_component():
+    from ganforge import Protocol, get_registry, hookimpl
+    from ganforge.core.errors import PluginCodeError
+    from ganforge.eval.protocols import get_protocol
+    from ganforge.testing import check_component, check_plugin, isolated_plugins
+
+    assert check_component(get_registry(), "protocol", "cifar10") == "ok"
+
+    class Good:
+        @hookimpl
+        def register_protocols(self, register):
+            register("tiny", lambda: Protocol("tiny", "4 samples vs shapes", num=4, dataset="shapes"))
+
+    class Broken:
+        @hookimpl
+        def register_protocols(self, register):
+            register("broken", lambda: {"num": 4})
+
+    assert check_plugin(isolated_plugins(("good", Good())))["protocol:tiny"] == "ok"  # shapes etc. from the built-ins
+    broken = isolated_plugins(("broken", Broken()))
+    with pytest.raises(AssertionError, match="protocol 'broken'.*built a dict, not a ganforge.eval.protocols.Protocol"):
+        check_plugin(broken)
+    with pytest.raises(PluginCodeError, match="not a ganforge.eval.protocols.Protocol"):
+        get_protocol("broken", broken.registry)

@@ -27,7 +27,7 @@ def eval_command(
     all_checkpoints: Annotated[bool, typer.Option("--all", help="Score every checkpoint of the run and draw the curve.")] = False,
     mark_best: Annotated[bool, typer.Option("--mark-best", help="With --all: point RUN/checkpoints/best at the best checkpoint by the first metric.")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="JSON file to write (default: RUN/eval/step-N.json, or RUN/eval/all.json with --all).")] = None,
-    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Score as a published protocol does: its number of samples, real images, metrics and network (cifar10: 10,000 samples vs the 50,000 CIFAR-10 training images, FID and KID). Options given with it win, and the result says so.")] = None,
+    protocol: Annotated[Optional[str], typer.Option("--protocol", help="Score as a published protocol does: its number of samples, real images, metrics and network (registered by plugins; `ganforge plugins` lists them, e.g. cifar10: 10,000 samples vs the 50,000 CIFAR-10 training images, FID and KID). Options given with it win, and the result says so.")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ):
     """Score generated images against real ones: FID, KID, precision/recall (and structure for translations)."""
@@ -36,13 +36,13 @@ def eval_command(
     from ganforge.io.inference import load_for_inference
 
     with common.user_errors():
-        plan = _protocol_plan(protocol, num, metric, extractor, real)
+        registry = common.registry()
+        plan = _protocol_plan(registry, protocol, num, metric, extractor, real)
         if plan is not None:
             num, metric, extractor = plan.num, plan.metrics, plan.extractor
         num = DEFAULT_NUM if num is None else num
         if num < 2:
             raise GanforgeError(f"--num must be at least 2, got {num}")
-        registry = common.registry()
         targets, run_dir = _targets(checkpoint, all_checkpoints)
         loaded = load_for_inference(targets[0], registry)
         direction = _direction(loaded, direction, input_path)
@@ -73,14 +73,14 @@ def eval_command(
             _say_protocol(plan)
 
 
-def _protocol_plan(name: str | None, num: int | None, metric: list[str] | None, extractor: str | None,
+def _protocol_plan(registry, name: str | None, num: int | None, metric: list[str] | None, extractor: str | None,
                    real: Path | None):
     """``--protocol``: its settings, with the options given beside it (None without one)."""
     if name is None:
         return None
     from ganforge.eval.protocols import get_protocol, plan
 
-    return plan(get_protocol(name), num=num, metrics=metric, extractor=extractor, real_given=real is not None)
+    return plan(get_protocol(name, registry), num=num, metrics=metric, extractor=extractor, real_given=real is not None)
 
 
 def _protocol_real(registry, recipe, plan):

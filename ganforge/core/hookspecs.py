@@ -40,6 +40,7 @@ HOOKS = {
     "schedule": "register_schedules",
     "metric": "register_metrics",
     "feature_extractor": "register_feature_extractors",
+    "protocol": "register_protocols",
     "recipe": "register_recipes",
 }
 KINDS = tuple(HOOKS)
@@ -94,6 +95,12 @@ def register_metrics(register):
 @hookspec
 def register_feature_extractors(register):
     """Register feature extractors for metrics (see ``ganforge.eval.interfaces.FeatureExtractor``)."""
+
+
+@hookspec
+def register_protocols(register):
+    """Register evaluation protocols for ``ganforge eval --protocol NAME``: ``builder()`` returns a
+    ``ganforge.eval.protocols.Protocol`` (samples, real set, metrics, network of a published score)."""
 
 
 @hookspec

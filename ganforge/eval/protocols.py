@@ -5,7 +5,7 @@ metrics and the feature network, so ``ganforge eval CHECKPOINT --protocol NAME``
 that can be set beside a paper's. The real set is a registered dataset (by name) with some of its
 options fixed, e.g. the training split; when the checkpoint was trained on that dataset, the
 recipe's own data options (its folder) are kept and only the protocol's are changed. Nothing here
-knows about any dataset: the protocols are data.
+knows about any dataset: plugins register the protocols (``register_protocols``), as data.
 
 Options given on the command line beside ``--protocol`` still win; the result then records each
 departure (``changed``), and the report says the scores are not the protocol's.
@@ -48,24 +48,19 @@ class Protocol:
                 f"{', '.join(self.metrics)} with {self.extractor}")
 
 
-PROTOCOLS: dict[str, Protocol] = {
-    p.name: p for p in (
-        Protocol(
-            "cifar10",
-            "CIFAR-10: 10,000 samples against the 50,000 training images, FID and KID with the standard network",
-            num=10_000, dataset="cifar10", data_options={"split": "train"}, num_real=50_000,
-            reference="the usual CIFAR-10 GAN protocol (10k generated vs the 50k training images)",
-        ),
-    )
-}
+def get_protocol(name: str, registry: Registry) -> Protocol:
+    """The protocol a plugin registered as ``name`` (``register_protocols``); one clear error otherwise."""
+    known = registry.list("protocol")
+    if not registry.has("protocol", name):
+        raise GanforgeError(f"no evaluation protocol '{name}'{did_you_mean(name, known)}",
+                            hint=f"known protocols: {', '.join(known)}" if known else
+                            "no installed plugin registers one (`ganforge plugins` lists what is loaded)")
+    comp = registry.get("protocol", name)
+    protocol = comp.build()
+    if not isinstance(protocol, Protocol):
+        from ganforge.core.errors import PluginCodeError
 
-
-def get_protocol(name: str) -> Protocol:
-    """The protocol called ``name``; GanforgeError listing the known ones otherwise."""
-    protocol = PROTOCOLS.get(name)
-    if protocol is None:
-        raise GanforgeError(f"no evaluation protocol '{name}'{did_you_mean(name, PROTOCOLS)}",
-                            hint="known protocols: " + ", ".join(f"{p.name} ({p.summary})" for p in PROTOCOLS.values()))
+        raise PluginCodeError(f"{comp.label} built a {type(protocol).__name__}, not a ganforge.eval.protocols.Protocol")
     return protocol
 
 
