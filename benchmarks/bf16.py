@@ -167,7 +167,7 @@ def sim_train(argv: list[str]) -> None:
     if not keep <= {"first", "last"}:
         sys.exit("--keep-fp32 takes first, last or first,last")
     from ganforge.cli import main
-    from ganforge.train.loop import TrainRun
+    from ganforge.train.session import TrainRun
 
     build = TrainRun.build
 

@@ -126,7 +126,7 @@ def test_paired_fields_get_the_identical_real_stage_augmentation(demo):
     from ganforge.data.folders import ImageTensorDataset
     from ganforge.core.recipes import load_recipe
     from ganforge.core.registry import Component
-    from ganforge.train.loop import forget_accelerator_state as _forget_accelerator_state
+    from ganforge.train.loop import forget_accelerator_state
     from ganforge.train.session import TrainRun
 
     images = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8)
@@ -147,7 +147,7 @@ def test_paired_fields_get_the_identical_real_stage_augmentation(demo):
             assert fields["label"].dtype == torch.long and set(fields["label"].tolist()) <= {0, 1, 2}
         assert not torch.equal(fields["image"], torch.stack([images[i] for i in range(len(fields["image"]))]).float())
     finally:
-        _forget_accelerator_state(False)
+        forget_accelerator_state(False)
 
 
 # --- optimisers and schedules ---------------------------------------------------------------------

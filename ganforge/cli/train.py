@@ -28,7 +28,8 @@ def train_command(
     from ganforge.core.errors import GanforgeError, RecipeError
     from ganforge.core.recipes import load_recipe
     from ganforge.train.trackers import parse_trackers
-    from ganforge.train.loop import RECIPE_FILE, train
+    from ganforge.io.runfiles import RECIPE_FILE
+    from ganforge.train.loop import train
 
     with common.user_errors():
         trackers = parse_trackers(log_with)

@@ -20,7 +20,7 @@ from ganforge.core.errors import CheckpointError, PluginCodeError, TrainingError
 from ganforge.core.recipes import Recipe
 from ganforge.core.registry import Registry
 from ganforge.io.checkpoint import CHECKPOINTS, read_latest
-from ganforge.io.runfiles import METRICS_FILE, RECIPE_FILE, SAMPLES_DIR  # noqa: F401 - the run folder's names
+from ganforge.io.runfiles import RECIPE_FILE
 from ganforge.io.state import restore_training_state
 from ganforge.train import runlock
 from ganforge.train.callbacks import (
@@ -33,7 +33,7 @@ from ganforge.train.callbacks import (
     truncate_metrics,
 )
 from ganforge.train.model_card import ModelCard
-from ganforge.train.session import TrainRun, available_cores  # noqa: F401 - available_cores is public here
+from ganforge.train.session import TrainRun
 
 
 def train(
@@ -178,8 +178,6 @@ def forget_accelerator_state(distributed: bool) -> None:
     AcceleratorState._reset_state(reset_partial_state=distributed)
     GradientState._reset_state()
 
-
-_forget_accelerator_state = forget_accelerator_state  # the name tests and benchmarks use
 
 
 def check_output_dir(run_dir: Path, need_bytes: int) -> None:
